@@ -1,0 +1,109 @@
+"""Training callbacks that are not metrics: sample grids of a fixed latent batch, and the run status file."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torchvision.utils import make_grid, save_image
+
+
+def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    """Write JSON via a temporary file and rename, so a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(payload, indent=2))
+    os.replace(tmp, path)
+
+
+class SampleGrid(L.Callback):
+    """Saves `samples/step_XXXXXXX.png` from G_ema on one fixed latent batch every `every_n_steps` global steps.
+
+    Image data: a grid. Toy 2D data: a scatter plot of the samples over the mixture's means.
+    The same latents every time make the grids a visual record of training progress.
+    """
+
+    def __init__(self, out_dir: str, every_n_steps: int, num_samples: int, nrow: int, seed: int,
+                 points_to_plot: int = 0):
+        self.out_dir = Path(out_dir)
+        self.every_n_steps = every_n_steps
+        self.num_samples = num_samples
+        self.nrow = nrow
+        self.seed = seed
+        self.points_to_plot = points_to_plot
+        self._last_step = -1
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        step = trainer.global_step
+        if step != self._last_step and step % self.every_n_steps == 0:
+            self.save(trainer, pl_module)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.global_step != self._last_step:
+            self.save(trainer, pl_module)
+
+    def save(self, trainer: L.Trainer, pl_module: L.LightningModule) -> Path | None:
+        self._last_step = trainer.global_step
+        if not trainer.is_global_zero:
+            return None
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        path = self.out_dir / f"step_{trainer.global_step:07d}.png"
+        dataset = trainer.datamodule.train_dataset if trainer.datamodule is not None else None
+        if getattr(dataset, "kind", "image") == "points":
+            samples = pl_module.generate_batched(self.points_to_plot, self.seed, self.points_to_plot).cpu()
+            _scatter(samples, dataset, path, trainer.global_step)
+            return path
+        samples = pl_module.generate_batched(self.num_samples, self.seed, self.num_samples).cpu()
+        images = (samples.clamp(-1, 1) + 1) / 2
+        save_image(images, path, nrow=self.nrow)
+        for logger in trainer.loggers:
+            experiment = getattr(logger, "experiment", None)
+            if hasattr(experiment, "add_image"):
+                experiment.add_image("samples", make_grid(images, nrow=self.nrow), trainer.global_step)
+        return path
+
+
+def _scatter(samples: torch.Tensor, dataset: Any, path: Path, step: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.5, label="G_ema samples")
+    means = getattr(dataset, "means", None)
+    if means is not None:
+        ax.scatter(means[:, 0], means[:, 1], s=20, marker="x", color="red", label="modes")
+    ax.set_title(f"step {step}")
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right", fontsize=6)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+
+
+class RunStatus(L.Callback):
+    """Keeps `status.json` in the run directory current: running, finished or failed (with the error)."""
+
+    def __init__(self, run_dir: str):
+        self.path = Path(run_dir) / "status.json"
+        self.start = time.monotonic()
+
+    def _write(self, trainer: L.Trainer, state: str, message: str = "") -> None:
+        if trainer.is_global_zero:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(self.path, {"state": state, "message": message, "step": trainer.global_step,
+                                          "elapsed_s": round(time.monotonic() - self.start, 3)})
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.start = time.monotonic()
+        self._write(trainer, "running")
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._write(trainer, "finished")
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
+        self._write(trainer, "failed", f"{type(exception).__name__}: {exception}")

@@ -1,0 +1,220 @@
+"""The GAN LightningModule: where networks, losses, augmentation and optimisers meet.
+
+One `training_step` is one discriminator update; every `n_critic`-th step is also a generator update.
+Optimisation is manual, so both updates and their order are explicit. G_ema (an exponential moving average of
+G's weights) is what samples and metrics use.
+
+DDP: Lightning wraps the whole module, so during the D update G's parameters get no gradient and vice versa.
+`toggle_optimizer` freezes the other network and the DDP strategy must run with
+`find_unused_parameters=True` (conf/trainer/ddp*.yaml), which lets each backward reduce only what it used.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+
+LossD = Callable[[Tensor, Tensor], Tensor]
+LossG = Callable[[Tensor], Tensor]
+Penalty = Callable[..., Tensor]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss became NaN or inf; training stops so no broken weights are written over good checkpoints."""
+
+
+class GAN(L.LightningModule):
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        d_loss: LossD,
+        g_loss: LossG,
+        g_optimizer: Callable[..., torch.optim.Optimizer],
+        d_optimizer: Callable[..., torch.optim.Optimizer],
+        n_critic: int = 1,
+        ema_decay: float = 0.999,
+        ema_start_step: int = 0,
+        gradient_penalty: Penalty | None = None,
+        gradient_penalty_weight: float = 0.0,
+        r1_penalty: Penalty | None = None,
+        r1_weight: float = 0.0,
+        r1_every: int = 1,
+        augment: Callable[[Tensor], Tensor] | None = None,
+        freeze_d_blocks: int = 0,
+        channels_last: bool = False,
+        compile_networks: bool = False,
+        config: dict[str, Any] | None = None,
+    ):
+        super().__init__()
+        self.automatic_optimization = False
+        if n_critic < 1:
+            raise ValueError(f"n_critic must be >= 1, got {n_critic}")
+        if gradient_penalty_weight > 0 and gradient_penalty is None:
+            raise ValueError("gradient_penalty_weight > 0 needs a gradient_penalty function in the loss config")
+        if r1_weight > 0 and r1_penalty is None:
+            raise ValueError("r1_weight > 0 needs an r1_penalty function in the loss config")
+        self.generator = generator
+        self.discriminator = discriminator
+        self.generator_ema = copy.deepcopy(generator).eval().requires_grad_(False)
+        self.d_loss, self.g_loss = d_loss, g_loss
+        self.g_optimizer_factory, self.d_optimizer_factory = g_optimizer, d_optimizer
+        self.n_critic = n_critic
+        self.ema_decay, self.ema_start_step = ema_decay, ema_start_step
+        self.gradient_penalty, self.gradient_penalty_weight = gradient_penalty, gradient_penalty_weight
+        self.r1_penalty, self.r1_weight, self.r1_every = r1_penalty, r1_weight, r1_every
+        self.augment = augment
+        self.freeze_d_blocks = freeze_d_blocks
+        self._freeze_discriminator_blocks(freeze_d_blocks)
+        self.channels_last = channels_last
+        if channels_last:
+            self.generator.to(memory_format=torch.channels_last)
+            self.discriminator.to(memory_format=torch.channels_last)
+        if compile_networks:
+            # In-place nn.Module.compile keeps state_dict keys unchanged, so checkpoints stay portable.
+            self.generator.compile()
+            self.discriminator.compile()
+        # Kept with the weights so a checkpoint alone can rebuild the model (gan-sample, gan-eval, fine-tuning).
+        self.config = config
+        # Counters are buffers so they are saved, restored on resume and identical on every DDP rank.
+        self.register_buffer("d_steps", torch.zeros((), dtype=torch.long))
+        self.register_buffer("g_steps", torch.zeros((), dtype=torch.long))
+
+    # ----------------------------------------------------------------------------------------------- properties
+    @property
+    def latent_dim(self) -> int:
+        return self.generator.latent_dim
+
+    @property
+    def num_classes(self) -> int:
+        return getattr(self.generator, "num_classes", 0)
+
+    def _freeze_discriminator_blocks(self, count: int) -> None:
+        """FreezeD (Mo et al. 2020): keep the first `count` D blocks (input side) fixed while fine-tuning."""
+        blocks = getattr(self.discriminator, "blocks", None)
+        if count and (blocks is None or count > len(blocks)):
+            available = 0 if blocks is None else len(blocks)
+            raise ValueError(f"freeze_d_blocks={count} but the discriminator has {available} blocks")
+        for block in list(blocks or [])[:count]:
+            block.requires_grad_(False)
+
+    # ----------------------------------------------------------------------------------------------- sampling
+    def sample_inputs(self, n: int, seed: int) -> tuple[Tensor, Tensor | None]:
+        """Latents (and class labels) drawn on the CPU from `seed`, so a seed gives the same sample on any device."""
+        rng = torch.Generator().manual_seed(seed)
+        z = torch.randn(n, self.latent_dim, generator=rng)
+        y = torch.randint(self.num_classes, (n,), generator=rng) if self.num_classes else None
+        return z.to(self.device), None if y is None else y.to(self.device)
+
+    @torch.no_grad()
+    def generate(self, z: Tensor, y: Tensor | None = None, use_ema: bool = True) -> Tensor:
+        net = self.generator_ema if use_ema else self.generator
+        was_training = net.training
+        net.eval()
+        try:
+            return net(z, y)
+        finally:
+            net.train(was_training)
+
+    @torch.no_grad()
+    def generate_batched(self, n: int, seed: int, batch_size: int, use_ema: bool = True) -> Tensor:
+        z, y = self.sample_inputs(n, seed)
+        chunks = [
+            self.generate(z[i : i + batch_size], None if y is None else y[i : i + batch_size], use_ema)
+            for i in range(0, n, batch_size)
+        ]
+        return torch.cat(chunks)
+
+    def _random_inputs(self, n: int) -> tuple[Tensor, Tensor | None]:
+        z = torch.randn(n, self.latent_dim, device=self.device)
+        y = torch.randint(self.num_classes, (n,), device=self.device) if self.num_classes else None
+        return z, y
+
+    # ----------------------------------------------------------------------------------------------- training
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        d_params = [p for p in self.discriminator.parameters() if p.requires_grad]
+        return [self.g_optimizer_factory(self.generator.parameters()), self.d_optimizer_factory(d_params)]
+
+    def _augmented(self, x: Tensor) -> Tensor:
+        return self.augment(x) if self.augment is not None else x
+
+    def _check_finite(self, name: str, value: Tensor) -> None:
+        if not torch.isfinite(value):
+            raise NonFiniteLossError(
+                f"{name} is {value.item()} at generator step {int(self.g_steps)} (global step {self.global_step}); "
+                "training stopped and the last good checkpoint was kept. Lower the learning rates, add a gradient "
+                "penalty, or use 32-bit precision."
+            )
+
+    def _discriminator_step(self, real: Tensor, real_y: Tensor | None, d_opt: Any) -> dict[str, Tensor]:
+        self.toggle_optimizer(d_opt)
+        z, fake_y = self._random_inputs(real.shape[0])
+        with torch.no_grad():
+            fake = self.generator(z, fake_y)
+        apply_r1 = self.r1_weight > 0 and int(self.d_steps) % self.r1_every == 0
+        real_in = self._augmented(real).detach().requires_grad_(apply_r1)
+        real_logits = self.discriminator(real_in, real_y)
+        fake_logits = self.discriminator(self._augmented(fake), fake_y)
+        loss = self.d_loss(real_logits, fake_logits)
+        logs = {"loss/d_adv": loss.detach()}
+        if self.gradient_penalty_weight > 0:
+            gp = self.gradient_penalty(lambda x: self.discriminator(self._augmented(x), real_y), real, fake)
+            loss = loss + self.gradient_penalty_weight * gp
+            logs["loss/gp"] = gp.detach()
+        if apply_r1:
+            r1 = self.r1_penalty(real_logits, real_in)
+            # Lazy regularisation (StyleGAN2): applying every r1_every steps, scaled by r1_every, keeps the strength.
+            loss = loss + self.r1_weight * self.r1_every * r1
+            logs["loss/r1"] = r1.detach()
+        self._check_finite("discriminator loss", loss)
+        d_opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        d_opt.step()
+        self.untoggle_optimizer(d_opt)
+        self.d_steps += 1
+        logs.update({"loss/d": loss.detach(), "d_real": real_logits.detach().mean(),
+                     "d_fake": fake_logits.detach().mean()})
+        return logs
+
+    def _generator_step(self, batch_size: int, g_opt: Any) -> dict[str, Tensor]:
+        self.toggle_optimizer(g_opt)
+        z, fake_y = self._random_inputs(batch_size)
+        fake_logits = self.discriminator(self._augmented(self.generator(z, fake_y)), fake_y)
+        loss = self.g_loss(fake_logits)
+        self._check_finite("generator loss", loss)
+        g_opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        g_opt.step()
+        self.untoggle_optimizer(g_opt)
+        self.g_steps += 1
+        self._update_ema()
+        return {"loss/g": loss.detach()}
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        real, labels = batch
+        if self.channels_last and real.dim() == 4:
+            real = real.contiguous(memory_format=torch.channels_last)
+        real_y = labels if self.num_classes else None
+        g_opt, d_opt = self.optimizers()
+        logs = self._discriminator_step(real, real_y, d_opt)
+        if int(self.d_steps) % self.n_critic == 0:
+            logs.update(self._generator_step(real.shape[0], g_opt))
+        self.log_dict(logs, on_step=True, on_epoch=False, prog_bar=False)
+        self.log("g_steps", self.g_steps.float(), on_step=True, on_epoch=False, prog_bar=True)
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        decay = self.ema_decay if int(self.g_steps) > self.ema_start_step else 0.0
+        for ema_p, p in zip(self.generator_ema.parameters(), self.generator.parameters(), strict=True):
+            ema_p.lerp_(p.detach(), 1.0 - decay)
+        # Buffers (batch-norm statistics) are copied, not averaged, as in StyleGAN2-ADA.
+        for ema_b, b in zip(self.generator_ema.buffers(), self.generator.buffers(), strict=True):
+            ema_b.copy_(b)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["gan_config"] = self.config

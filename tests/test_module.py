@@ -1,0 +1,107 @@
+"""The LightningModule's training step, driven by a real Trainer on tiny networks."""
+
+import copy
+
+import lightning as L
+import pytest
+import torch
+
+from gan.builders import build_datamodule, build_module
+from gan.module import NonFiniteLossError
+
+TINY_DCGAN = (
+    "data.resolution=16",
+    "data.batch_size=16",
+    "model.generator.width=8",
+    "model.discriminator.width=8",
+    "model.latent_dim=8",
+)
+
+
+def fit(cfg, max_steps):
+    L.seed_everything(cfg.seed)
+    module = build_module(cfg)
+    before = copy.deepcopy(module.state_dict())
+    trainer = L.Trainer(max_steps=max_steps, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(module, datamodule=build_datamodule(cfg))
+    return module, before
+
+
+def changed(module, before, prefix):
+    names = [k for k in before if k.startswith(prefix) and before[k].is_floating_point()]
+    assert names, prefix
+    return {k for k in names if not torch.equal(before[k], module.state_dict()[k])}
+
+
+@pytest.mark.parametrize("loss", ["ns", "hinge", "wgan_gp", "lsgan", "minimax"])
+def test_one_iteration_changes_both_networks(compose_config, loss):
+    module, before = fit(compose_config(*TINY_DCGAN, f"loss={loss}"), max_steps=2)  # one D + one G update
+    assert int(module.d_steps) == 1 and int(module.g_steps) == 1
+    weights = {k for k in before if k.endswith("weight")}
+    assert weights & changed(module, before, "generator.")
+    assert weights & changed(module, before, "discriminator.")
+    assert changed(module, before, "generator_ema.")
+
+
+def test_n_critic_updates_g_once_per_n_d_steps(compose_config):
+    module, before = fit(compose_config(*TINY_DCGAN, "optim=adam_wgan", "loss=wgan_gp"), max_steps=7)
+    # 7 optimiser steps with n_critic=5: D,D,D,D,D+G,D -> 6 D updates and 1 G update
+    assert int(module.d_steps) == 6 and int(module.g_steps) == 1
+
+
+def test_ema_is_a_moving_average_of_g(compose_config):
+    cfg = compose_config(*TINY_DCGAN, "model.ema.decay=0.9", "model.ema.start_step=0")
+    L.seed_everything(0)
+    module = build_module(cfg)
+    ema_before = [p.clone() for p in module.generator_ema.parameters()]
+    with torch.no_grad():
+        for p in module.generator.parameters():
+            p.add_(1.0)
+    module.g_steps += 1
+    module._update_ema()
+    for old, new, g in zip(ema_before, module.generator_ema.parameters(), module.generator.parameters(), strict=True):
+        assert torch.allclose(new, 0.9 * old + 0.1 * g, atol=1e-6)
+
+
+def test_freeze_d_keeps_first_blocks_fixed(compose_config):
+    module, before = fit(compose_config(*TINY_DCGAN, "model.freeze_d_blocks=1"), max_steps=2)
+    moved = changed(module, before, "discriminator.")
+    assert not {k for k in moved if k.startswith("discriminator.blocks.0.")}
+    assert {k for k in moved if k.startswith("discriminator.blocks.1.")}
+
+
+def test_freeze_more_blocks_than_exist_is_refused(compose_config):
+    with pytest.raises(ValueError, match="freeze_d_blocks=9 but the discriminator has 2 blocks"):
+        build_module(compose_config(*TINY_DCGAN, "model.freeze_d_blocks=9"))
+
+
+def test_nan_loss_stops_with_the_step(compose_config):
+    cfg = compose_config(*TINY_DCGAN)
+    module = build_module(cfg)
+    module.d_loss = lambda real, fake: real.mean() * float("nan")
+    trainer = L.Trainer(max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False)
+    with pytest.raises(NonFiniteLossError, match="discriminator loss is nan at generator step 0"):
+        trainer.fit(module, datamodule=build_datamodule(cfg))
+
+
+def test_sampling_is_deterministic_per_seed(compose_config):
+    module = build_module(compose_config(*TINY_DCGAN, "model.num_classes=10"))
+    a = module.generate_batched(10, seed=3, batch_size=4)
+    b = module.generate_batched(10, seed=3, batch_size=10)
+    c = module.generate_batched(10, seed=4, batch_size=10)
+    assert torch.allclose(a, b, atol=1e-6) and not torch.allclose(a, c)
+    assert module.generator_ema.training is False
+
+
+def test_toy_mlp_trains(compose_config):
+    module, before = fit(compose_config("data=grid25", "model=mlp", "data.dataset.num_samples=1000"), max_steps=4)
+    assert changed(module, before, "generator.") and changed(module, before, "discriminator.")
+
+
+def test_channels_last_trains_and_matches_layout(compose_config):
+    module, before = fit(compose_config(*TINY_DCGAN, "speed.channels_last=true"), max_steps=2)
+    conv = module.discriminator.blocks[1][0].weight
+    assert conv.is_contiguous(memory_format=torch.channels_last)
+    assert changed(module, before, "generator.") and changed(module, before, "discriminator.")
