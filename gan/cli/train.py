@@ -8,6 +8,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from gan.cli._quiet import quiet_known_messages
 from gan.training import train
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
@@ -15,6 +16,7 @@ CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
 @hydra.main(config_path=CONFIG_DIR, config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> float:
+    quiet_known_messages()
     return train(cfg, Path(HydraConfig.get().runtime.output_dir))
 
 
