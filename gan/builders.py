@@ -33,6 +33,7 @@ def build_module(cfg: DictConfig) -> GAN:
         n_critic=optim.n_critic,
         ema_decay=model.ema.decay,
         ema_start_step=model.ema.start_step,
+        ema_rampup=model.ema.get("rampup", 0.0),
         gradient_penalty=instantiate(loss.gradient_penalty) if loss.get("gradient_penalty") else None,
         gradient_penalty_weight=loss.gradient_penalty_weight,
         r1_penalty=instantiate(loss.r1_penalty) if loss.get("r1_penalty") else None,

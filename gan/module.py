@@ -40,6 +40,7 @@ class GAN(L.LightningModule):
         n_critic: int = 1,
         ema_decay: float = 0.999,
         ema_start_step: int = 0,
+        ema_rampup: float = 0.0,
         gradient_penalty: Penalty | None = None,
         gradient_penalty_weight: float = 0.0,
         r1_penalty: Penalty | None = None,
@@ -65,7 +66,7 @@ class GAN(L.LightningModule):
         self.d_loss, self.g_loss = d_loss, g_loss
         self.g_optimizer_factory, self.d_optimizer_factory = g_optimizer, d_optimizer
         self.n_critic = n_critic
-        self.ema_decay, self.ema_start_step = ema_decay, ema_start_step
+        self.ema_decay, self.ema_start_step, self.ema_rampup = ema_decay, ema_start_step, ema_rampup
         self.gradient_penalty, self.gradient_penalty_weight = gradient_penalty, gradient_penalty_weight
         self.r1_penalty, self.r1_weight, self.r1_every = r1_penalty, r1_weight, r1_every
         self.augment = augment
@@ -209,7 +210,12 @@ class GAN(L.LightningModule):
 
     @torch.no_grad()
     def _update_ema(self) -> None:
-        decay = self.ema_decay if int(self.g_steps) > self.ema_start_step else 0.0
+        steps = int(self.g_steps)
+        decay = self.ema_decay if steps > self.ema_start_step else 0.0
+        if self.ema_rampup:
+            # The averaging horizon grows with training (StyleGAN2-ADA's ramp-up): at step t it spans about
+            # rampup * t steps, so a short run's G_ema is not dominated by near-initial weights.
+            decay = min(decay, 1.0 - 1.0 / max(1.0, self.ema_rampup * steps))
         for ema_p, p in zip(self.generator_ema.parameters(), self.generator.parameters(), strict=True):
             ema_p.lerp_(p.detach(), 1.0 - decay)
         # Buffers (batch-norm statistics) are copied, not averaged, as in StyleGAN2-ADA.

@@ -51,7 +51,7 @@ def test_n_critic_updates_g_once_per_n_d_steps(compose_config):
 
 
 def test_ema_is_a_moving_average_of_g(compose_config):
-    cfg = compose_config(*TINY_DCGAN, "model.ema.decay=0.9", "model.ema.start_step=0")
+    cfg = compose_config(*TINY_DCGAN, "model.ema.decay=0.9", "model.ema.start_step=0", "model.ema.rampup=0")
     L.seed_everything(0)
     module = build_module(cfg)
     ema_before = [p.clone() for p in module.generator_ema.parameters()]
@@ -62,6 +62,20 @@ def test_ema_is_a_moving_average_of_g(compose_config):
     module._update_ema()
     for old, new, g in zip(ema_before, module.generator_ema.parameters(), module.generator.parameters(), strict=True):
         assert torch.allclose(new, 0.9 * old + 0.1 * g, atol=1e-6)
+
+
+@pytest.mark.parametrize("steps,expected_decay", [(5, 0.0), (20, 0.5), (400, 0.975), (10**6, 0.999)])
+def test_ema_rampup_caps_the_decay(compose_config, steps, expected_decay):
+    # rampup 0.1: the horizon is 0.1 * steps generator steps -> decay 1 - 1/(0.1 * steps), capped at 0.999.
+    module = build_module(compose_config(*TINY_DCGAN, "model.ema.decay=0.999", "model.ema.rampup=0.1"))
+    old = [p.clone() for p in module.generator_ema.parameters()]
+    with torch.no_grad():
+        for p in module.generator.parameters():
+            p.add_(1.0)
+    module.g_steps.fill_(steps)
+    module._update_ema()
+    for o, new, g in zip(old, module.generator_ema.parameters(), module.generator.parameters(), strict=True):
+        assert torch.allclose(new, expected_decay * o + (1 - expected_decay) * g, atol=1e-5)
 
 
 def test_freeze_d_keeps_first_blocks_fixed(compose_config):
