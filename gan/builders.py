@@ -9,13 +9,16 @@ from omegaconf import DictConfig, OmegaConf
 
 from gan.data.datamodule import GANDataModule
 from gan.module import GAN
+from gan.resumable import ResumableDataModule
 
 
 def build_datamodule(cfg: DictConfig) -> GANDataModule:
-    return GANDataModule(
+    """The data module; its training order is a function of `cfg.seed` and the epoch, so resuming is exact."""
+    return ResumableDataModule(
         dataset_factory=instantiate(cfg.data.dataset),
         batch_size=cfg.data.batch_size,
         num_workers=cfg.data.num_workers,
+        seed=cfg.seed,
     )
 
 

@@ -85,6 +85,24 @@ def _scatter(samples: torch.Tensor, dataset: Any, path: Path, step: int) -> None
     plt.close(fig)
 
 
+class FinalStepCheckpoint(L.Callback):
+    """Writes `last.ckpt` from inside the last training batch when the run ends by `max_steps`.
+
+    A checkpoint saved after `fit()` returns records the epoch as finished, so a longer run resumed from it would skip
+    the rest of that epoch's data and no longer match an uninterrupted run. Saved here, it is a mid-epoch checkpoint
+    like the periodic ones. `saved_step` tells the caller whether a final save is still needed.
+    """
+
+    def __init__(self, path: str):
+        self.path = Path(path)
+        self.saved_step = -1
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        if 0 < trainer.max_steps <= trainer.global_step and self.saved_step != trainer.global_step:
+            trainer.save_checkpoint(self.path)
+            self.saved_step = trainer.global_step
+
+
 class RunStatus(L.Callback):
     """Keeps `status.json` in the run directory current: running, finished or failed (with the error)."""
 

@@ -12,12 +12,17 @@ DDP: Lightning wraps the whole module, so during the D update G's parameters get
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+import random
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from torch import Tensor, nn
+
+from gan.checkpoints import check_state_dict, checkpoint_kind, network_tensors
 
 LossD = Callable[[Tensor, Tensor], Tensor]
 LossG = Callable[[Tensor], Tensor]
@@ -26,6 +31,69 @@ Penalty = Callable[..., Tensor]
 
 class NonFiniteLossError(FloatingPointError):
     """A loss became NaN or inf; training stops so no broken weights are written over good checkpoints."""
+
+
+class TrainingRNG:
+    """The random stream of the training steps, kept apart from torch's global RNG.
+
+    Training draws latents and augmentation parameters from torch's global RNG (CPU, and CUDA on a GPU). Anything
+    else that draws from it between steps (an evaluation callback, a sample grid, a user callback) would shift the
+    training randomness, so a run with metrics on would train differently from one with metrics off, and a run
+    resumed from a checkpoint written before such a draw would diverge. Each training step therefore runs with the
+    global RNG swapped to this stream's state and swapped back afterwards; the stream's state is saved in
+    checkpoints. Accelerators other than CUDA draw from their own global RNG, unforked.
+    """
+
+    def __init__(self) -> None:
+        self.cpu_state = torch.get_rng_state()
+        self.cuda_state: Tensor | None = None
+
+    @contextmanager
+    def active(self, device: torch.device) -> Iterator[None]:
+        cuda = device.type == "cuda"
+        outer_cpu = torch.get_rng_state()
+        outer_cuda = torch.cuda.get_rng_state(device) if cuda else None
+        torch.set_rng_state(self.cpu_state)
+        if cuda:
+            if self.cuda_state is None:
+                # First step on this GPU: seed its generator from the CPU stream, so it too follows the run's seed.
+                with torch.cuda.device(device):
+                    torch.cuda.manual_seed(int(torch.randint(torch.iinfo(torch.int64).max, ())))
+            else:
+                torch.cuda.set_rng_state(self.cuda_state, device)
+        try:
+            yield
+            self.cpu_state = torch.get_rng_state()
+            if cuda:
+                self.cuda_state = torch.cuda.get_rng_state(device)
+        finally:
+            torch.set_rng_state(outer_cpu)
+            if cuda:
+                torch.cuda.set_rng_state(outer_cuda, device)
+
+    def state_dict(self) -> dict[str, Tensor | None]:
+        return {"cpu": self.cpu_state.clone(), "cuda": None if self.cuda_state is None else self.cuda_state.clone()}
+
+    def load_state_dict(self, state: dict[str, Tensor | None]) -> None:
+        self.cpu_state = state["cpu"].clone()
+        # A CUDA state resumed on a CPU-only machine is unused; resumed on a GPU it continues the stream.
+        self.cuda_state = None if state.get("cuda") is None else state["cuda"].clone()
+
+
+def global_rng_states() -> dict[str, Any]:
+    """numpy's and Python's global RNG states as plain numbers and tensors (checkpoints load with weights_only)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                      "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+            "python": random.getstate()}
+
+
+def set_global_rng_states(states: dict[str, Any]) -> None:
+    state = states["numpy"]
+    np.random.set_state((state["kind"], state["keys"].numpy().astype(np.uint32), state["pos"], state["has_gauss"],
+                         state["cached_gaussian"]))
+    version, internal, gauss = states["python"]
+    random.setstate((version, tuple(internal), gauss))
 
 
 class GAN(L.LightningModule):
@@ -85,6 +153,11 @@ class GAN(L.LightningModule):
         # Counters are buffers so they are saved, restored on resume and identical on every DDP rank.
         self.register_buffer("d_steps", torch.zeros((), dtype=torch.long))
         self.register_buffer("g_steps", torch.zeros((), dtype=torch.long))
+        # Captured after the networks are initialised, so it is a function of the seed alone.
+        self.training_rng = TrainingRNG()
+        self._global_rng_to_restore: dict[str, Any] | None = None
+        # Named in errors about a resume checkpoint (Lightning does not tell the module which file it loads).
+        self.resume_source = "the resume checkpoint"
 
     # ----------------------------------------------------------------------------------------------- properties
     @property
@@ -197,6 +270,10 @@ class GAN(L.LightningModule):
         return {"loss/g": loss.detach()}
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        with self.training_rng.active(self.device):
+            self._training_step(batch)
+
+    def _training_step(self, batch: tuple[Tensor, Tensor]) -> None:
         real, labels = batch
         if self.channels_last and real.dim() == 4:
             real = real.contiguous(memory_format=torch.channels_last)
@@ -222,5 +299,25 @@ class GAN(L.LightningModule):
         for ema_b, b in zip(self.generator_ema.buffers(), self.generator.buffers(), strict=True):
             ema_b.copy_(b)
 
+    # ----------------------------------------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["gan_config"] = self.config
+        checkpoint["gan_training_rng"] = self.training_rng.state_dict()
+        checkpoint["gan_global_rng"] = global_rng_states()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Resuming: refuse another architecture with a clear message (before Lightning's strict load), restore RNG."""
+        checkpoint_kind(checkpoint, self.resume_source)
+        check_state_dict(network_tensors(self.state_dict()), network_tensors(checkpoint["state_dict"]),
+                         path=self.resume_source, found_config=checkpoint.get("gan_config"),
+                         expected_config=self.config)
+        if "gan_training_rng" in checkpoint:
+            self.training_rng.load_state_dict(checkpoint["gan_training_rng"])
+        self._global_rng_to_restore = checkpoint.get("gan_global_rng")
+
+    def on_train_start(self) -> None:
+        # numpy/Python RNGs are restored here, after Lightning has built the data pipeline, i.e. as late as possible
+        # before the first resumed step (user datasets with random transforms in the main process draw from them).
+        if self._global_rng_to_restore is not None:
+            set_global_rng_states(self._global_rng_to_restore)
+            self._global_rng_to_restore = None

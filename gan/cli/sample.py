@@ -1,0 +1,44 @@
+"""`gan-sample`: PNG grids, single images, interpolations and GIFs from G_ema (see conf/sample.yaml)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from gan.checkpoints import load_generator, resolve_checkpoint_path
+from gan.cli._quiet import quiet_known_messages
+from gan.sampling import resolve_seeds, sample_to_dir
+
+CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+# The summary names this many of the files written.
+LISTED_FILES = 3
+
+
+def run(cfg: DictConfig, out_dir: Path) -> list[Path]:
+    loaded = load_generator(resolve_checkpoint_path(cfg.ckpt, "ckpt"), cfg.device)
+    seeds = resolve_seeds(cfg.n, cfg.seeds, cfg.default_n)
+    written = sample_to_dir(
+        loaded, out_dir, seeds, mode=cfg.mode, truncation=cfg.truncation, class_label=cfg["class"],
+        batch_size=cfg.batch_size, upscale=cfg.upscale, grid=dict(cfg.grid), individual=cfg.individual,
+        interpolation=dict(cfg.interpolation),
+    )
+    step = f"global step {loaded.global_step}" if loaded.global_step is not None else "unknown step"
+    print(f"G_ema of {loaded.path} ({loaded.kind}, {step}), {len(seeds)} seeds -> {len(written)} files in {out_dir}/")
+    for path in written[:LISTED_FILES]:
+        print(f"  {path}")
+    if len(written) > LISTED_FILES:
+        print(f"  ... and {len(written) - LISTED_FILES} more")
+    return written
+
+
+@hydra.main(config_path=CONFIG_DIR, config_name="sample", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    quiet_known_messages()
+    run(cfg, Path(HydraConfig.get().runtime.output_dir))
+
+
+if __name__ == "__main__":
+    main()

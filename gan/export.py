@@ -1,0 +1,75 @@
+"""Export G_ema alone: the small file to share and sample from (`gan-sample ckpt=<export>` loads it).
+
+    python -m gan.export <run dir or checkpoint> [-o out.pt]
+
+The export holds G_ema's weights, the training config (to rebuild the network) and where it came from (source
+checkpoint hash, steps). No discriminator, optimiser or loop state: it cannot resume training or seed fine-tuning.
+Like checkpoints, it is written atomically and loads with `torch.load(weights_only=True)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import gan
+from gan.checkpoints import (
+    EXPORT_FORMAT,
+    EXPORT_FORMAT_VERSION,
+    NotAGANCheckpointError,
+    atomic_torch_save,
+    checkpoint_kind,
+    file_sha256,
+    generator_state,
+    load_generator,
+    read_checkpoint,
+    resolve_checkpoint_path,
+)
+
+EXPORT_SUFFIX = ".generator.pt"
+
+
+def default_export_path(checkpoint: Path) -> Path:
+    return checkpoint.with_name(checkpoint.stem + EXPORT_SUFFIX)
+
+
+def export_generator(checkpoint: str | Path, out: str | Path | None = None) -> Path:
+    """Write G_ema of the training checkpoint `checkpoint` (file or run directory) to `out`; returns its path."""
+    source = resolve_checkpoint_path(checkpoint, "checkpoint")
+    loaded = read_checkpoint(source)
+    if checkpoint_kind(loaded, source) != "training":
+        raise NotAGANCheckpointError(f"{source} is already an export; export from a training checkpoint (.ckpt)")
+    state = loaded["state_dict"]
+    payload = {
+        "format": EXPORT_FORMAT,
+        "format_version": EXPORT_FORMAT_VERSION,
+        # clone: each tensor gets its own compact storage, so nothing else of the checkpoint is written along.
+        "state_dict": {key: value.clone() for key, value in generator_state(loaded, source).items()},
+        "gan_config": loaded["gan_config"],
+        "source": {
+            "path": str(source.resolve()),
+            "sha256": file_sha256(source),
+            "global_step": loaded.get("global_step"),
+            "g_steps": int(state["g_steps"]) if "g_steps" in state else None,
+        },
+        "gan_version": gan.__version__,
+    }
+    target = Path(out) if out is not None else default_export_path(source)
+    atomic_torch_save(payload, target)
+    load_generator(target)  # proves the file rebuilds its network before anyone relies on it
+    return target
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m gan.export", description=__doc__.split("\n\n")[0])
+    parser.add_argument("checkpoint", help="training checkpoint (.ckpt) or run directory (uses checkpoints/last.ckpt)")
+    parser.add_argument("-o", "--out", default=None, help=f"output file (default: <checkpoint stem>{EXPORT_SUFFIX})")
+    args = parser.parse_args(argv)
+    target = export_generator(args.checkpoint, args.out)
+    source = resolve_checkpoint_path(args.checkpoint, "checkpoint")
+    print(f"Exported G_ema to {target} ({target.stat().st_size / 1024:.1f} KiB; the training checkpoint "
+          f"{source} is {source.stat().st_size / 1024:.1f} KiB). Sample with: gan-sample ckpt={target}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,385 @@
+"""Images from a trained generator: seeds, truncation, class labels, grids, latent interpolation, provenance.
+
+One image per seed: image i comes from seed i alone (its own `torch.Generator` on the CPU), so a seed gives the same
+latent on any machine and the same image whatever else is in the batch. Every PNG records in its text chunks what
+made it (checkpoint hash, seeds, truncation, class, layout, the model config) and that it is generated; `regenerate`
+rebuilds the pixels from that record alone.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+from torch import Tensor
+
+import gan
+from gan.checkpoints import CheckpointError, LoadedGenerator, load_generator
+
+# The recipe seed -> (z, y) below; bump it if the recipe ever changes, so old images say how they were made.
+LATENT_RECIPE = "per-seed torch.Generator(cpu).manual_seed(seed): z = randn(1, latent_dim), y = randint(num_classes) " \
+                "if conditional, then truncation by resampling |z_i| > t from the same generator"
+LATENT_RECIPE_VERSION = 1
+# PNG text keys. "Software" and "Description" are registered PNG keywords; the rest are this project's.
+KEY_PROVENANCE = "gan:provenance"
+KEY_MODEL_CONFIG = "gan:model_config"
+KEY_GENERATED = "gan:generated"
+KEY_REGENERATE = "gan:regenerate"
+# IPTC's term for media made by a trained model (what content-credential tools look for).
+KEY_SOURCE_TYPE = "DigitalSourceType"
+IPTC_TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+SINGLE_NAME = "seed_{seed:06d}.png"
+GRID_NAME = "grid.png"
+INTERPOLATION_NAME = "interpolation"
+UINT8_MAX = 255
+# The human-readable Description names this many seeds and hash characters (the full record is in gan:provenance).
+DESCRIPTION_SEEDS = 8
+DESCRIPTION_HASH_CHARS = 16
+
+
+# ---------------------------------------------------------------------------------------------------- seeds
+def parse_seeds(spec: str | int | Sequence[int | str]) -> list[int]:
+    """`"0-63"` -> 0..63, `"1,5,9"` or `[1, 5, 9]` -> those, `7` -> [7]; ranges and lists mix (`"0-3,10"`)."""
+    if isinstance(spec, bool):
+        raise ValueError(f"seeds={spec!r}: expected seeds like 0-63, [1,5,9] or 7")
+    if isinstance(spec, int):
+        parts: list[str] = [str(spec)]
+    elif isinstance(spec, str):
+        parts = [p.strip() for p in spec.split(",")]
+    else:
+        parts = [str(p).strip() for p in spec]
+    seeds: list[int] = []
+    for part in parts:
+        match = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not match:
+            raise ValueError(f"seeds={spec!r}: {part!r} is not a seed (a non-negative integer) or a range a-b; "
+                             "write e.g. seeds=0-63, seeds=[1,5,9] or seeds=7")
+        first, last = int(match.group(1)), int(match.group(2) or match.group(1))
+        if last < first:
+            raise ValueError(f"seeds={spec!r}: range {part} runs backwards; write {last}-{first}")
+        seeds.extend(range(first, last + 1))
+    if not seeds:
+        raise ValueError(f"seeds={spec!r} names no seeds")
+    return seeds
+
+
+def resolve_seeds(n: int | None, seeds: Any, default_n: int) -> list[int]:
+    """The seeds to draw: `seeds` if given, else 0..n-1, else 0..default_n-1."""
+    if n is not None and seeds is not None:
+        raise ValueError(f"n={n} and seeds={seeds} are both set; give one (n=K means seeds 0..K-1)")
+    if seeds is not None:
+        return parse_seeds(seeds)
+    count = default_n if n is None else n
+    if count < 1:
+        raise ValueError(f"n={count}: ask for at least one image")
+    return list(range(count))
+
+
+# ---------------------------------------------------------------------------------------------------- latents
+def truncate(z: Tensor, threshold: float, generator: torch.Generator) -> Tensor:
+    """BigGAN's truncation trick: redraw every component with |z_i| > threshold until none is left.
+
+    Smaller thresholds trade variety for typicality. Redrawing (rather than clipping) keeps the distribution a
+    truncated normal; it ends with probability 1 and takes about 1 / P(|z| <= threshold) rounds.
+    """
+    if threshold <= 0:
+        raise ValueError(f"truncation={threshold}: must be > 0 (or null for no truncation)")
+    z = z.clone()
+    outside = z.abs() > threshold
+    while outside.any():
+        z[outside] = torch.randn(int(outside.sum()), generator=generator)
+        outside = z.abs() > threshold
+    return z
+
+
+def latents_for_seeds(seeds: Sequence[int], latent_dim: int, num_classes: int, truncation: float | None = None,
+                      class_label: int | None = None) -> tuple[Tensor, Tensor | None]:
+    """(z, y) with row i drawn from seeds[i] alone (see LATENT_RECIPE); on the CPU."""
+    if class_label is not None:
+        if not num_classes:
+            raise ValueError(f"class={class_label} but this generator is unconditional; leave class=null")
+        if not 0 <= class_label < num_classes:
+            raise ValueError(f"class={class_label} is outside 0..{num_classes - 1} (the generator has "
+                             f"{num_classes} classes)")
+    zs, ys = [], []
+    for seed in seeds:
+        rng = torch.Generator().manual_seed(int(seed))
+        z = torch.randn(1, latent_dim, generator=rng)
+        # Drawn before truncation, so an image's class does not depend on the truncation setting.
+        y = torch.randint(num_classes, (1,), generator=rng) if num_classes else None
+        if truncation is not None:
+            z = truncate(z, truncation, rng)
+        if class_label is not None:
+            y = torch.full((1,), class_label, dtype=torch.long)
+        zs.append(z)
+        ys.append(y)
+    return torch.cat(zs), (torch.cat(ys) if num_classes else None)
+
+
+def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
+    """Spherical interpolation between latent rows a and b (broadcast over t, shape (T,)).
+
+    Gaussian latents concentrate near a sphere; straight lines between two of them pass through the low-norm interior
+    G rarely saw in training, while the great circle keeps a typical norm (White 2016). Falls back to a straight line
+    when a and b are (anti)parallel and the circle is undefined.
+    """
+    a_unit, b_unit = a / a.norm(), b / b.norm()
+    omega = torch.arccos((a_unit * b_unit).sum().clamp(-1.0, 1.0))
+    sin_omega = torch.sin(omega)
+    t = t[:, None]
+    if sin_omega.abs() < torch.finfo(a.dtype).eps:
+        return lerp(a, b, t[:, 0])
+    return (torch.sin((1 - t) * omega) / sin_omega) * a + (torch.sin(t * omega) / sin_omega) * b
+
+
+def lerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
+    t = t[:, None]
+    return (1 - t) * a + t * b
+
+
+INTERPOLATIONS = {"slerp": slerp, "lerp": lerp}
+
+
+def interpolation_path(keyframes: Tensor, steps: int, method: str, loop: bool) -> Tensor:
+    """`steps` frames from each keyframe towards the next (the next keyframe starts the next segment); with `loop`
+    the last keyframe leads back to the first (a seamless GIF), else the last keyframe closes the path."""
+    if method not in INTERPOLATIONS:
+        raise ValueError(f"interpolation.method={method!r}: choose from {sorted(INTERPOLATIONS)}")
+    if steps < 1:
+        raise ValueError(f"interpolation.steps={steps}: need at least 1 frame per keyframe pair")
+    if len(keyframes) < 2:
+        raise ValueError(f"interpolation needs at least 2 keyframe seeds, got {len(keyframes)}; e.g. seeds=[0,1,2]")
+    targets = list(range(1, len(keyframes))) + ([0] if loop else [])
+    t = torch.arange(steps, dtype=keyframes.dtype) / steps
+    frames = [INTERPOLATIONS[method](keyframes[target - 1], keyframes[target], t) for target in targets]
+    if not loop:
+        frames.append(keyframes[-1:])
+    return torch.cat(frames)
+
+
+# ---------------------------------------------------------------------------------------------------- images
+@torch.no_grad()
+def generate(loaded: LoadedGenerator, z: Tensor, y: Tensor | None, batch_size: int) -> Tensor:
+    """G_ema(z, y) in batches, returned on the CPU in [-1, 1]. G_ema is in eval mode: samples are independent of
+    their batch-mates (batch norm uses its running statistics)."""
+    net = loaded.generator
+    device = next(net.parameters()).device
+    chunks = []
+    for start in range(0, len(z), batch_size):
+        y_chunk = None if y is None else y[start:start + batch_size].to(device)
+        chunks.append(net(z[start:start + batch_size].to(device), y_chunk).float().cpu())
+    return torch.cat(chunks)
+
+
+def to_uint8(images: Tensor) -> Tensor:
+    """(N, C, H, W) in [-1, 1] -> (N, H, W, C) uint8, rounding to the nearest level."""
+    return ((images.clamp(-1, 1) + 1) * (UINT8_MAX / 2)).round().to(torch.uint8).permute(0, 2, 3, 1)
+
+
+def _upscaled(pixels: np.ndarray, upscale: int) -> np.ndarray:
+    if upscale < 1:
+        raise ValueError(f"upscale={upscale}: must be a positive integer (1 keeps the generator's resolution)")
+    return pixels.repeat(upscale, axis=-3).repeat(upscale, axis=-2) if upscale > 1 else pixels
+
+
+def grid_pixels(pixels: np.ndarray, nrow: int, padding: int, pad_value: float, upscale: int) -> np.ndarray:
+    """Tiles (N, H, W, C) uint8 images `nrow` per row with `padding` pixels of `pad_value` (0 black .. 1 white)."""
+    pixels = _upscaled(pixels, upscale)
+    n, h, w, c = pixels.shape
+    cols = min(nrow, n)
+    rows = math.ceil(n / cols)
+    fill = round(pad_value * UINT8_MAX)
+    canvas = np.full((rows * (h + padding) + padding, cols * (w + padding) + padding, c), fill, dtype=np.uint8)
+    for i in range(n):
+        top, left = padding + (i // cols) * (h + padding), padding + (i % cols) * (w + padding)
+        canvas[top:top + h, left:left + w] = pixels[i]
+    return canvas
+
+
+def _pil(pixels: np.ndarray) -> Image.Image:
+    # uint8 (H, W) becomes mode "L" (grayscale), (H, W, 3) mode "RGB"
+    return Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
+
+
+# ---------------------------------------------------------------------------------------------------- layouts
+@dataclass
+class Render:
+    """Everything that turns a generator into one image file; stored in the PNG, replayed by `regenerate`."""
+
+    layout: str  # "single", "grid" or "interpolation"
+    seeds: list[int]
+    truncation: float | None = None
+    class_label: int | None = None
+    upscale: int = 1
+    nrow: int | None = None
+    padding: int = 0
+    pad_value: float = 0.0
+    interpolation: dict[str, Any] = field(default_factory=dict)  # steps, method, loop
+    # Images per forward pass. Batched matrix products can differ in the last float bit with the batch size, so
+    # regeneration replays the same batching; with 1, every image is bit-independent of the others.
+    batch_size: int = 1
+
+
+def render_frames(loaded: LoadedGenerator, spec: Render) -> np.ndarray:
+    """The (N, H, W, C) uint8 images of `spec`: one per seed, or the frames of an interpolation through the seeds."""
+    z, y = latents_for_seeds(spec.seeds, loaded.latent_dim, loaded.num_classes, spec.truncation, spec.class_label)
+    if spec.layout == "interpolation":
+        inter = spec.interpolation
+        z = interpolation_path(z, inter["steps"], inter["method"], inter["loop"])
+        # One class for the whole path (the first keyframe's), so only the latent moves.
+        y = None if y is None else y[:1].expand(len(z))
+    return to_uint8(generate(loaded, z, y, spec.batch_size)).numpy()
+
+
+def render(loaded: LoadedGenerator, spec: Render) -> np.ndarray:
+    frames = render_frames(loaded, spec)
+    if spec.layout == "single":
+        return _upscaled(frames, spec.upscale)[0]
+    return grid_pixels(frames, spec.nrow or len(frames), spec.padding, spec.pad_value, spec.upscale)
+
+
+# ---------------------------------------------------------------------------------------------------- provenance
+def provenance(loaded: LoadedGenerator, spec: Render) -> dict[str, Any]:
+    return {
+        "generated": True,
+        "generator": "G_ema",
+        "checkpoint_path": str(loaded.path.resolve()),
+        "checkpoint_sha256": loaded.sha256,
+        "checkpoint_kind": loaded.kind,
+        "source_checkpoint_sha256": loaded.source_sha256,
+        "global_step": loaded.global_step,
+        "g_steps": loaded.g_steps,
+        "latent_recipe": LATENT_RECIPE,
+        "latent_recipe_version": LATENT_RECIPE_VERSION,
+        "render": asdict(spec),
+        "gan_version": gan.__version__,
+        "torch_version": torch.__version__,
+    }
+
+
+def format_seeds(seeds: Sequence[int]) -> str:
+    """The inverse of parse_seeds, compact: [0, 1, 2, 3, 7] -> "[0-3,7]" (a Hydra list gan-sample accepts)."""
+    runs: list[list[int]] = []
+    for seed in seeds:
+        if runs and seed == runs[-1][1] + 1:
+            runs[-1][1] = seed
+        else:
+            runs.append([seed, seed])
+    return "[" + ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs) + "]"
+
+
+def regenerate_command(loaded: LoadedGenerator, spec: Render) -> str:
+    seeds = format_seeds(spec.seeds)
+    parts = [f"gan-sample ckpt={loaded.path.resolve()}", f"seeds={seeds}", f"truncation={_yaml(spec.truncation)}",
+             f"class={_yaml(spec.class_label)}", f"upscale={spec.upscale}", f"batch_size={spec.batch_size}"]
+    if spec.layout == "single":
+        parts += ["grid.save=false", "individual=true"]
+    elif spec.layout == "grid":
+        parts += [f"grid.nrow={spec.nrow}", f"grid.padding={spec.padding}", f"grid.pad_value={spec.pad_value}",
+                  "individual=false"]
+    else:
+        inter = spec.interpolation
+        parts += ["mode=interpolate", f"interpolation.steps={inter['steps']}",
+                  f"interpolation.method={inter['method']}", f"interpolation.loop={str(inter['loop']).lower()}",
+                  f"grid.padding={spec.padding}", f"grid.pad_value={spec.pad_value}"]
+    return " ".join(parts)
+
+
+def _yaml(value: Any) -> str:
+    return "null" if value is None else str(value)
+
+
+def save_png(pixels: np.ndarray, path: Path, loaded: LoadedGenerator, spec: Render) -> Path:
+    record = provenance(loaded, spec)
+    info = PngInfo()
+    info.add_text("Software", f"gan {gan.__version__} (gan-sample)")
+    seeds = ",".join(map(str, spec.seeds[:DESCRIPTION_SEEDS])) + ("..." if len(spec.seeds) > DESCRIPTION_SEEDS else "")
+    info.add_text("Description", f"Synthetic image generated by a GAN (G_ema of checkpoint sha256 "
+                                 f"{loaded.sha256[:DESCRIPTION_HASH_CHARS]}..., seeds {seeds}, truncation "
+                                 f"{spec.truncation}); not a photograph.")
+    info.add_text(KEY_GENERATED, "true")
+    info.add_text(KEY_SOURCE_TYPE, IPTC_TRAINED_ALGORITHMIC_MEDIA)
+    info.add_text(KEY_PROVENANCE, json.dumps(record, sort_keys=True))
+    info.add_text(KEY_REGENERATE, regenerate_command(loaded, spec))
+    # The full training config can be long: compressed (zTXt).
+    info.add_text(KEY_MODEL_CONFIG, json.dumps(loaded.config, sort_keys=True, default=str), zip=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _pil(pixels).save(path, pnginfo=info)
+    return path
+
+
+def read_provenance(path: str | Path) -> dict[str, Any]:
+    """The provenance record of a PNG written by gan-sample; a clear error for other images."""
+    with Image.open(path) as image:
+        text = dict(getattr(image, "text", {}))
+    if KEY_PROVENANCE not in text:
+        raise ValueError(f"{path} has no {KEY_PROVENANCE} record: it was not written by gan-sample")
+    record = json.loads(text[KEY_PROVENANCE])
+    record["model_config"] = json.loads(text[KEY_MODEL_CONFIG]) if KEY_MODEL_CONFIG in text else None
+    return record
+
+
+def regenerate(path: str | Path, checkpoint: str | Path | None = None, device: str = "cpu") -> np.ndarray:
+    """Rebuild the pixels of a gan-sample PNG from its provenance record and its checkpoint (found at the recorded
+    path unless `checkpoint` is given). Refuses a checkpoint whose hash differs from the recorded one."""
+    record = read_provenance(path)
+    source = Path(checkpoint) if checkpoint is not None else Path(record["checkpoint_path"])
+    loaded = load_generator(source, device)
+    if loaded.sha256 != record["checkpoint_sha256"]:
+        raise CheckpointError(f"{source} has sha256 {loaded.sha256}, but {path} was generated from a checkpoint with "
+                              f"sha256 {record['checkpoint_sha256']}: pass the original file (checkpoint=...)")
+    return render(loaded, Render(**record["render"]))
+
+
+def save_gif(frames: np.ndarray, path: Path, frame_ms: int, loaded: LoadedGenerator, spec: Render) -> Path:
+    """An endlessly looping GIF of the frames; its comment carries the provenance (GIF has no key/value text)."""
+    images = [_pil(frame) for frame in _upscaled(frames, spec.upscale)]
+    comment = json.dumps(provenance(loaded, spec), sort_keys=True)
+    images[0].save(path, save_all=True, append_images=images[1:], duration=frame_ms, loop=0, comment=comment)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------------- orchestration
+def sample_to_dir(loaded: LoadedGenerator, out_dir: Path, seeds: list[int], *, mode: str,
+                  truncation: float | None, class_label: int | None, batch_size: int, upscale: int,
+                  grid: dict[str, Any], individual: bool, interpolation: dict[str, Any]) -> list[Path]:
+    """Write the files gan-sample promises for `mode` ("grid" or "interpolate"); returns their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    common = {"seeds": seeds, "truncation": truncation, "class_label": class_label, "upscale": upscale,
+              "batch_size": batch_size}
+    if mode == "grid":
+        if grid["save"]:
+            spec = Render(layout="grid", nrow=grid["nrow"], padding=grid["padding"], pad_value=grid["pad_value"],
+                          **common)
+            written.append(save_png(render(loaded, spec), out_dir / GRID_NAME, loaded, spec))
+        if individual:
+            frames = render_frames(loaded, Render(layout="grid", **common))
+            for seed, frame in zip(seeds, frames, strict=True):
+                spec = Render(layout="single", **{**common, "seeds": [seed]})
+                written.append(save_png(_upscaled(frame[None], upscale)[0], out_dir / SINGLE_NAME.format(seed=seed),
+                                        loaded, spec))
+        if not written:
+            raise ValueError("grid.save=false and individual=false: nothing to write; enable one of them")
+        return written
+    if mode == "interpolate":
+        inter = {key: interpolation[key] for key in ("steps", "method", "loop")}
+        spec = Render(layout="interpolation", nrow=inter["steps"], padding=grid["padding"],
+                      pad_value=grid["pad_value"], interpolation=inter, **common)
+        frames = render_frames(loaded, spec)
+        pixels = grid_pixels(frames, spec.nrow, spec.padding, spec.pad_value, upscale)
+        written.append(save_png(pixels, out_dir / f"{INTERPOLATION_NAME}.png", loaded, spec))
+        if interpolation["gif"]:
+            written.append(save_gif(frames, out_dir / f"{INTERPOLATION_NAME}.gif", interpolation["frame_ms"], loaded,
+                                    spec))
+        return written
+    raise ValueError(f"mode={mode!r}: choose grid or interpolate")
