@@ -3,7 +3,7 @@
 Two kinds of file carry a GAN:
 - a training checkpoint (Lightning's dict: `state_dict` with G, D, G_ema and counters, optimiser and loop states,
   our `gan_config` and `gan_training_rng`), written by the trainer through `AtomicCheckpointIO`;
-- an export (`gan.export`): G_ema's weights and the config only, the small file to share and sample from.
+- an export (`gan-export`): G_ema's weights and the config only, the small file to share and sample from.
 
 Both are plain containers of tensors, numbers and strings, so they load with `torch.load(weights_only=True)`: opening
 a checkpoint never runs code from the file.
@@ -118,7 +118,9 @@ def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
     try:
         loaded = torch.load(path, map_location=map_location or "cpu", weights_only=True)
     except Exception as error:
-        if "weights_only" in str(error) or "Unsupported global" in str(error):
+        # "Unsupported global": a well-formed pickle naming Python classes or functions (code would run on load).
+        # Other weights-only failures ("Unsupported operand" ...) come from bytes that are no pickle at all.
+        if "Unsupported global" in str(error):
             raise NotAGANCheckpointError(
                 f"{path} holds Python objects that are not plain tensors, numbers or strings, so it was not written "
                 f"by this project (our checkpoints and exports never do). Loading it would run code from the file; "
@@ -132,7 +134,7 @@ def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
     if not isinstance(loaded, dict):
         raise NotAGANCheckpointError(
             f"{path} holds a {type(loaded).__name__}, not a checkpoint dict; pass a training checkpoint (.ckpt) or "
-            "an export from `python -m gan.export`."
+            "an export from `gan-export`."
         )
     return loaded
 
@@ -154,7 +156,7 @@ def checkpoint_kind(checkpoint: Mapping[str, Any], path: Any = "checkpoint") -> 
     raise NotAGANCheckpointError(
         f"{path} is {what} (top-level keys: {keys}); gan checkpoints have 'state_dict' and 'gan_config', exports have "
         f"format={EXPORT_FORMAT!r}. Pass a checkpoint written by gan-train (a run's checkpoints/last.ckpt or "
-        "best.ckpt) or an export from `python -m gan.export`."
+        "best.ckpt) or an export from `gan-export`."
     )
 
 

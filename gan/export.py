@@ -1,6 +1,6 @@
 """Export G_ema alone: the small file to share and sample from (`gan-sample ckpt=<export>` loads it).
 
-    python -m gan.export <run dir or checkpoint> [-o out.pt]
+    gan-export <run dir or checkpoint> [-o out.pt]
 
 The export holds G_ema's weights, the training config (to rebuild the network) and where it came from (source
 checkpoint hash, steps). No discriminator, optimiser or loop state: it cannot resume training or seed fine-tuning.
@@ -9,7 +9,6 @@ Like checkpoints, it is written atomically and loads with `torch.load(weights_on
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import gan
@@ -58,18 +57,3 @@ def export_generator(checkpoint: str | Path, out: str | Path | None = None) -> P
     atomic_torch_save(payload, target)
     load_generator(target)  # proves the file rebuilds its network before anyone relies on it
     return target
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m gan.export", description=__doc__.split("\n\n")[0])
-    parser.add_argument("checkpoint", help="training checkpoint (.ckpt) or run directory (uses checkpoints/last.ckpt)")
-    parser.add_argument("-o", "--out", default=None, help=f"output file (default: <checkpoint stem>{EXPORT_SUFFIX})")
-    args = parser.parse_args(argv)
-    target = export_generator(args.checkpoint, args.out)
-    source = resolve_checkpoint_path(args.checkpoint, "checkpoint")
-    print(f"Exported G_ema to {target} ({target.stat().st_size / 1024:.1f} KiB; the training checkpoint "
-          f"{source} is {source.stat().st_size / 1024:.1f} KiB). Sample with: gan-sample ckpt={target}")
-
-
-if __name__ == "__main__":
-    main()
