@@ -9,7 +9,7 @@ from pathlib import Path
 
 from gan.bench.config import load_config
 from gan.bench.memory import peak_rss_mib
-from gan.bench.orchestrate import cuda_available, header, run_training
+from gan.bench.orchestrate import cuda_available, header, run_evaluation, run_training
 from gan.bench.report import format_report
 
 
@@ -18,6 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     device = cfg.device if cfg.device != "auto" else ("cuda" if cuda_available() else "cpu")
     results = header(cfg, device)
     results["train"] = run_training(cfg, device)
+    results["eval"] = run_evaluation(cfg, device)
     results["load_after"] = os.getloadavg()
     results["parent_rss_mib"] = peak_rss_mib()
     print(format_report(results))

@@ -11,6 +11,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,41 @@ def run_training(cfg: DictConfig, device: str) -> list[dict[str, Any]]:
     return results
 
 
+def eval_spec(cfg: DictConfig, device: str, extractor: DictConfig, cache_dir: str) -> dict[str, Any]:
+    e = cfg.eval
+    return {"device": device, "seed": cfg.seed, "threads": cfg.threads, "inductor_cache": cfg.inductor_cache,
+            "warmup": e.warmup_batches, "window": e.window_batches, "repeats": e.repeats,
+            "batches_in_memory": e.batches_in_memory, "cache_dir": cache_dir,
+            "random_inception_weights": bool(extractor.get("random_inception_weights", False)),
+            "overrides": [*cfg.train.overrides, *cfg.train.device_overrides[device], *extractor.overrides,
+                          *extractor.get("device_overrides", {}).get(device, [])]}
+
+
+def measure_extractor(cfg: DictConfig, device: str, extractor: DictConfig) -> dict[str, Any]:
+    """One extractor in its own process, from a cold cache (a fresh temporary directory): the set-up time is what
+    the first evaluation of a run pays (classifier training or loading, real-feature extraction)."""
+    result: dict[str, Any] = {"name": extractor.name}
+    with tempfile.TemporaryDirectory(prefix="gan-bench-") as cache_dir:
+        w = Worker(worker.eval_worker, eval_spec(cfg, device, extractor, cache_dir), cfg.worker_timeout_s)
+        try:
+            message = w.expect("done")
+            result.update(status="ok", **{k: v for k, v in message.items() if k != "event"})
+        except WorkerFailed as err:
+            print(f"[bench] evaluation {extractor.name} failed:\n{err}", file=sys.stderr)
+            result.update(status="failed", message=str(err).strip().splitlines()[-1])
+        finally:
+            w.close(force=result["status"] != "ok")
+    return result
+
+
+def run_evaluation(cfg: DictConfig, device: str) -> list[dict[str, Any]]:
+    results = []
+    for extractor in cfg.eval.extractors:
+        print(f"[bench] evaluation: {extractor.name} ...", file=sys.stderr, flush=True)
+        results.append(measure_extractor(cfg, device, extractor))
+    return results
+
+
 def git_state() -> str:
     """The commit measured, and whether the working tree differed from it (results are only comparable per code)."""
     try:
@@ -157,5 +193,7 @@ def header(cfg: DictConfig, device: str) -> dict[str, Any]:
         "warmup_batches": cfg.train.warmup_batches,
         "window_batches": cfg.train.window_batches,
         "repeats": cfg.train.repeats,
+        "eval_window_batches": cfg.eval.window_batches,
+        "eval_repeats": cfg.eval.repeats,
         "settings": OmegaConf.to_container(cfg, resolve=True),
     }

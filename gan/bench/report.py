@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 NOT_MEASURED = "n/a"
+# The evaluation table extrapolates the per-image cost to an evaluation of this many generated images.
+IMAGES_PER_ESTIMATE = 10_000
 
 
 def spread(values: Sequence[float], fmt: str) -> str:
@@ -57,6 +59,24 @@ def training_table(results: dict[str, Any]) -> list[str]:
     return _columns(rows) + compile_notes
 
 
+def evaluation_table(results: dict[str, Any]) -> list[str]:
+    rows = [("extractor", "batch", "img/s extract+FID", "extract s per 10k img", "set-up s (cold)", "full eval s",
+             "peak RSS MiB", "RSS after imports", "CUDA peak MiB")]
+    for e in results["eval"]:
+        if e["status"] != "ok":
+            rows.append((e["name"], e["message"], "", "", "", "", "", "", ""))
+            continue
+        rates = throughputs(e, e["batch_size"] * results["eval_window_batches"])
+        memory = e["memory"]
+        rows.append((
+            e["name"], str(e["batch_size"]), spread(rates, ".1f"),
+            f"{IMAGES_PER_ESTIMATE / statistics.median(rates):.0f}",
+            f"{e['setup_s']:.1f}", f"{e['full_eval_s']:.1f} ({e['num_fake_samples']} fake)",
+            _mib(memory["peak_rss_mib"]), _mib(memory["rss_after_imports_mib"]), _mib(memory["cuda_peak_mib"]),
+        ))
+    return _columns(rows)
+
+
 def _columns(rows: list[tuple[str, ...]]) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
@@ -88,7 +108,7 @@ def format_report(results: dict[str, Any]) -> str:
         f"gan benchmark  {results['date']}  device: {results['device']}  host: {results['host']}",
         f"code: {results['code']}",
         f"load average (1/5/15 min) before: {lb[0]:.2f} {lb[1]:.2f} {lb[2]:.2f}   after: "
-        f"{la[0]:.2f} {la[1]:.2f} {la[2]:.2f}",
+        f"{la[0]:.2f} {la[1]:.2f} {la[2]:.2f}  (other processes slow every figure down; compare runs at low load)",
         "",
         f"Training throughput: gan-train {' '.join(results['train_overrides'])}{_setup(results)}",
         f"  {results['window_batches']} iterations per window, {results['repeats']} windows per runner, "
@@ -96,7 +116,13 @@ def format_report(results: dict[str, Any]) -> str:
         *training_table(results),
         verdict(results),
         "",
-        f"Memory: each runner in its own process; peak RSS = ru_maxrss (parent's own: "
+        f"Evaluation throughput: extractor forward + FID update on generated images in memory, "
+        f"{results['eval_window_batches']} batches per window, {results['eval_repeats']} windows, median [min-max]",
+        "  set-up = build_evaluator from an empty cache (classifier training, real features); full eval = "
+        "evaluator.evaluate (generate with G_ema, extract, FID + KID + IS)",
+        *evaluation_table(results),
+        "",
+        f"Memory: each measurement in its own process; peak RSS = ru_maxrss (parent's own: "
         f"{results['parent_rss_mib']:.0f} MiB, a floor for every child); CUDA peak = torch.cuda.max_memory_allocated",
     ]
     return "\n".join(lines)

@@ -65,9 +65,19 @@ def make_synchronize(device: Any) -> Any:
 
 def train_worker(channel: Channel, spec: dict[str, Any]) -> None:
     """One runner ("plain" or "lightning") of one variant; reports built, warm, each window, then memory."""
+    _report_errors(channel, _train, spec)
+
+
+def eval_worker(channel: Channel, spec: dict[str, Any]) -> None:
+    """One extractor: set-up, throughput windows and one full evaluation, then memory; reports a single "done"."""
+    _report_errors(channel, _evaluate, spec)
+
+
+def _report_errors(channel: Channel, work: Any, spec: dict[str, Any]) -> None:
     try:
-        _train(channel, spec)
+        work(channel, spec)
     except BaseException:
+        # The parent shows the worker's own traceback: the failure happened here, not in the parent.
         channel.send({"event": "error", "message": traceback.format_exc()})
 
 
@@ -76,7 +86,7 @@ def _prepare(spec: dict[str, Any]) -> float:
     if not spec["inductor_cache"]:
         # A cold compile every time: the figure is what a first run costs, not what a warm cache hides.
         os.environ["TORCHINDUCTOR_FORCE_DISABLE_CACHES"] = "1"
-    import lightning  # noqa: F401  (imported here so the RSS floor below includes it for both runners)
+    import lightning  # noqa: F401  (imported here so the RSS floor below includes it for every worker)
     import torch
 
     from gan.bench.memory import peak_rss_mib, reset_cuda_peak
@@ -85,28 +95,37 @@ def _prepare(spec: dict[str, Any]) -> float:
     quiet_known_messages()
     # Lightning's start-up notices (accelerator found, fit stopped) would interleave with the report.
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    # torch.compile's C++ toolchain probe warns that a CPU-only machine has no CUDA runtime: expected here.
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     if spec["threads"]:
         torch.set_num_threads(spec["threads"])
     reset_cuda_peak()
     return peak_rss_mib()
 
 
+def _build(spec: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """The composed config, the GAN module built from it (seeded) and the device."""
+    import lightning as L
+    import torch
+
+    from gan.builders import build_module
+
+    cfg = compose_train_config(spec["overrides"])
+    L.seed_everything(spec["seed"], verbose=False)
+    return cfg, build_module(cfg), torch.device(spec["device"])
+
+
 def _train(channel: Channel, spec: dict[str, Any]) -> None:
     rss_after_imports = _prepare(spec)
-    import lightning as L
     import torch
 
     from gan.bench.lightning_run import run_lightning
     from gan.bench.memory import memory_summary
     from gan.bench.plain import PlainGANLoop
-    from gan.builders import build_module
 
     if spec["runner"] not in RUNNERS:
         raise ValueError(f"runner must be one of {RUNNERS}, got {spec['runner']!r}")
-    device = torch.device(spec["device"])
-    cfg = compose_train_config(spec["overrides"])
-    L.seed_everything(spec["seed"], verbose=False)
-    module = build_module(cfg)
+    cfg, module, device = _build(spec)
     clock = WindowClock(channel, make_synchronize(device), spec["warmup"], spec["window"], spec["repeats"])
     batches = CycledBatches(in_memory_batches(cfg, spec["batches_in_memory"], device), clock.total_batches)
     info = {"batch_size": cfg.data.batch_size, "threads": torch.get_num_threads(), "precision": cfg.trainer.precision}
@@ -122,3 +141,22 @@ def _train(channel: Channel, spec: dict[str, Any]) -> None:
             clock.batch_done()
     expect(channel, "stop")
     channel.send({"event": "done", "memory": memory_summary(rss_after_imports)})
+
+
+def _evaluate(channel: Channel, spec: dict[str, Any]) -> None:
+    rss_after_imports = _prepare(spec)
+    from pathlib import Path
+
+    import torch
+
+    from gan.bench.evaluation import measure_evaluation, write_random_inception_weights
+    from gan.bench.memory import memory_summary
+
+    overrides = [*spec["overrides"], f"metrics.cache_dir={spec['cache_dir']}"]
+    if spec["random_inception_weights"]:
+        path = write_random_inception_weights(Path(spec["cache_dir"]), spec["seed"])
+        overrides.append(f"metrics.extractor.weights_path={path}")
+    cfg, module, device = _build({**spec, "overrides": overrides})
+    result = measure_evaluation(cfg, module, device, spec, make_synchronize(device))
+    result["threads"] = torch.get_num_threads()
+    channel.send({"event": "done", **result, "memory": memory_summary(rss_after_imports)})

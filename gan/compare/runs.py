@@ -1,0 +1,189 @@
+"""Reading run directories (the contract in shared/DESIGN.md): config, overrides, status and evaluation rows.
+
+A run directory has `.hydra/config.yaml`; a sweep directory (`multirun/...`) holds run directories below it. Nothing
+here decides what is comparable: that is `gan.compare.table`. A run that cannot be read fully is still returned, with
+`problems` saying what is wrong, so the report can list it instead of dropping it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from omegaconf import OmegaConf
+
+CONFIG_FILE = Path(".hydra") / "config.yaml"
+OVERRIDES_FILE = Path(".hydra") / "overrides.yaml"
+STATUS_FILE = "status.json"
+METRICS_FILE = "metrics.csv"
+
+# Bookkeeping columns of an evaluation row: never metrics to compare.
+NON_METRIC_COLUMNS = frozenset({"global_step", "step", "epoch", "elapsed_s", "eval_s", "protocol"})
+
+
+@dataclass
+class EvalRow:
+    """One evaluation of a run: `global_step`, seconds since fit start, the protocol id and the metric values."""
+
+    global_step: int
+    elapsed_s: float
+    protocol: str
+    values: dict[str, float]
+
+
+@dataclass
+class Run:
+    path: Path
+    config: dict[str, Any] = field(default_factory=dict)  # flattened: dotted key -> value
+    overrides: list[str] = field(default_factory=list)
+    state: str = "unknown"  # status.json state: running | finished | failed; "unknown" if there is no status.json
+    message: str = ""
+    status_step: int | None = None
+    status_elapsed_s: float | None = None
+    rows: list[EvalRow] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # why the run cannot go into the table (empty: it can)
+
+    @property
+    def seed(self) -> Any:
+        return self.config.get("seed")
+
+    @property
+    def protocols(self) -> list[str]:
+        return sorted({row.protocol for row in self.rows})
+
+
+def _natural_key(path: Path) -> list[Any]:
+    # multirun job folders are 0, 1, ..., 10: sort 10 after 9, not after 1
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(path))]
+
+
+def find_run_dirs(paths: list[str | Path]) -> list[Path]:
+    """Run directories named by `paths`: each is a run directory or a folder (a sweep) with run directories below it."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.is_dir():
+            raise FileNotFoundError(f"{path} is not a directory; pass run directories (with .hydra/config.yaml) or "
+                                    "sweep directories (multirun/<name>/<time>) that contain them")
+        if (path / CONFIG_FILE).is_file():
+            found.append(path)
+            continue
+        below = sorted((config.parent.parent for config in path.rglob(str(CONFIG_FILE))), key=_natural_key)
+        if not below:
+            raise FileNotFoundError(f"no run directories under {path}: a run directory has {CONFIG_FILE}. Pass the "
+                                    "folder gan-train printed ('Results in ...'), or a multirun sweep folder")
+        found += below
+    unique: list[Path] = []
+    for path in found:
+        if path.resolve() not in {p.resolve() for p in unique}:
+            unique.append(path)
+    return unique
+
+
+def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts to dotted keys; lists become their JSON text so that they compare and print as one value."""
+    if isinstance(node, dict):
+        flat: dict[str, Any] = {}
+        for key, value in node.items():
+            flat.update(flatten(value, f"{prefix}{key}."))
+        return flat
+    if isinstance(node, list):
+        return {prefix[:-1]: json.dumps(node)}
+    return {prefix[:-1]: node}
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    # Hydra saves config.yaml with interpolations unresolved (e.g. ${data.channels}); resolve them so that two runs
+    # whose values agree compare equal. A config that does not resolve is compared as written.
+    conf = OmegaConf.load(path)
+    try:
+        return flatten(OmegaConf.to_container(conf, resolve=True))
+    except Exception:  # noqa: BLE001 - any resolver failure: fall back to the text as written
+        return flatten(OmegaConf.to_container(conf, resolve=False))
+
+
+def _number(text: str | None) -> float | None:
+    if text is None or text.strip() == "":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def read_eval_rows(metrics_csv: Path) -> list[EvalRow]:
+    """The evaluation rows of a Lightning metrics.csv: those with a non-empty `protocol` (training rows have none)."""
+    rows: list[EvalRow] = []
+    with metrics_csv.open(newline="") as file:
+        for record in csv.DictReader(file):
+            protocol = (record.get("protocol") or "").strip()
+            if not protocol:
+                continue
+            step = _number(record.get("global_step"))
+            if step is None:
+                step = _number(record.get("step"))
+            values = {}
+            for key, text in record.items():
+                value = _number(text)
+                if key is not None and key not in NON_METRIC_COLUMNS and value is not None:
+                    values[key] = value
+            elapsed = _number(record.get("elapsed_s"))
+            rows.append(EvalRow(global_step=int(step) if step is not None else -1,
+                                elapsed_s=elapsed if elapsed is not None else math.nan,
+                                protocol=protocol, values=values))
+    rows.sort(key=lambda row: row.global_step)
+    return rows
+
+
+def load_run(path: Path) -> Run:
+    """Everything gan-compare needs from one run directory; what is missing or broken goes into `problems`."""
+    run = Run(path=path)
+    try:
+        run.config = _read_config(path / CONFIG_FILE)
+    except Exception as error:  # noqa: BLE001 - a broken config is reported, not fatal for the whole comparison
+        run.problems.append(f"unreadable {CONFIG_FILE}: {error}")
+    if (path / OVERRIDES_FILE).is_file():
+        try:
+            run.overrides = [str(o) for o in (yaml.safe_load((path / OVERRIDES_FILE).read_text()) or [])]
+        except yaml.YAMLError as error:
+            run.problems.append(f"unreadable {OVERRIDES_FILE}: {error}")
+
+    status_path = path / STATUS_FILE
+    if status_path.is_file():
+        try:
+            status = json.loads(status_path.read_text())
+            run.state = str(status.get("state", "unknown"))
+            run.message = str(status.get("message", "") or "")
+            run.status_step = status.get("step")
+            run.status_elapsed_s = status.get("elapsed_s")
+        except (json.JSONDecodeError, AttributeError) as error:
+            run.problems.append(f"unreadable {STATUS_FILE}: {error}")
+    else:
+        run.problems.append(f"no {STATUS_FILE}: training never started (config or data error before fit; see the "
+                            "job's log in the run directory)")
+    if run.state == "failed":
+        run.problems.append(f"failed at global step {run.status_step}: {run.message}")
+
+    metrics_path = path / METRICS_FILE
+    if metrics_path.is_file():
+        run.rows = read_eval_rows(metrics_path)
+        if not run.rows and run.state != "running":
+            run.problems.append(f"no evaluation rows in {METRICS_FILE} (trained with metrics=none? pass metrics=... "
+                                "or evaluate its checkpoints with gan-eval)")
+    else:
+        run.problems.append(f"no {METRICS_FILE}")
+    if run.state == "running":
+        # status.json is written at the start and the end of fit, so the last evaluation tells how far it got
+        reached = f"last evaluation at global step {run.rows[-1].global_step}" if run.rows else "no evaluation yet"
+        run.problems.append(f"unfinished: status 'running', {reached} (still training, or the process was killed; "
+                            "resume it with resume=<run dir>)")
+    if len(run.protocols) > 1:
+        run.problems.append(f"evaluated under {len(run.protocols)} metric protocols within one run "
+                            f"({'; '.join(run.protocols)}): its numbers do not form one curve")
+    return run

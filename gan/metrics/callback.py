@@ -1,0 +1,98 @@
+"""The evaluation callback: metrics of G_ema every `every_n_steps` global steps and at the end of training.
+
+Rows go to every logger (`logger.log_metrics(row, step=global_step)`, rank 0); the CSV logger also gets the `protocol`
+string, which marks a row as an evaluation row. The monitored value is put into `trainer.callback_metrics` on every
+rank, so ModelCheckpoint(monitor=...) keeps `best.ckpt` at the best evaluation.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.loggers import CSVLogger
+from omegaconf import DictConfig, OmegaConf
+
+from gan.metrics.evaluator import Evaluator, build_evaluator
+
+log = logging.getLogger(__name__)
+
+
+class EvaluationCallback(L.Callback):
+    def __init__(self, every_n_steps: int, monitor: str | None, settings: Mapping[str, Any] | DictConfig):
+        if every_n_steps < 1:
+            raise ValueError(f"eval_every_n_steps must be >= 1, got {every_n_steps}")
+        self.every_n_steps = every_n_steps
+        self.monitor = monitor
+        self.settings = OmegaConf.to_container(settings, resolve=True) if isinstance(settings, DictConfig) \
+            else dict(settings)
+        self.seed = int(self.settings["seed"])
+        self.evaluator: Evaluator | None = None
+        self.last_row: dict[str, float] | None = None
+        self._last_step = -1
+        self._fit_start = time.monotonic()
+
+    # ------------------------------------------------------------------------------------------------- setup
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Here, not in setup(): the module is on its device by now, so real features are extracted there.
+        self._fit_start = time.monotonic()
+        if self.evaluator is None:
+            self.build(trainer, pl_module)
+
+    def build(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        datamodule = trainer.datamodule
+        if datamodule is None or not hasattr(datamodule, "make_dataset"):
+            raise ValueError("the metrics callback needs the project's datamodule (make_dataset(split)) for the "
+                             "reference data; train with gan.training.train")
+        # Rank 0 first: it trains the classifier / extracts real features into the cache; the other ranks then read
+        # them instead of all doing (and racing on) the same work.
+        if trainer.is_global_zero:
+            self.evaluator = build_evaluator(self.settings, datamodule.make_dataset, pl_module.device)
+        trainer.strategy.barrier("gan-metrics-setup")
+        if not trainer.is_global_zero:
+            self.evaluator = build_evaluator(self.settings, datamodule.make_dataset, pl_module.device)
+        if trainer.is_global_zero:
+            log.info("evaluation protocol: %s", self.evaluator.protocol)
+
+    # ------------------------------------------------------------------------------------------------- triggers
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        step = trainer.global_step
+        if step == self._last_step:
+            return
+        # The final step is evaluated here too (not only in on_train_end) so its row precedes the final checkpoint.
+        if step % self.every_n_steps == 0 or 0 < trainer.max_steps <= step:
+            self.evaluate(trainer, pl_module)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.global_step != self._last_step:  # ended otherwise than by max_steps
+            self.evaluate(trainer, pl_module)
+
+    # ------------------------------------------------------------------------------------------------- evaluate
+    def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float]:
+        if self.evaluator is None:
+            self.build(trainer, pl_module)
+        self._last_step = trainer.global_step
+        row = self.evaluator.evaluate(
+            lambda n, seed: pl_module.generate_batched(n, seed, n), self.seed,
+            rank=trainer.global_rank, world_size=trainer.world_size, device=pl_module.device,
+        )
+        for key, value in row.items():
+            trainer.callback_metrics[key] = torch.tensor(value, dtype=torch.float32)
+        if self.monitor and self.monitor not in row:
+            raise ValueError(f"metrics.monitor={self.monitor} is not among the evaluated metrics {sorted(row)}")
+        row = {"global_step": trainer.global_step, "elapsed_s": time.monotonic() - self._fit_start, **row}
+        self.last_row = row
+        if trainer.is_global_zero:
+            for logger in trainer.loggers:
+                if isinstance(logger, CSVLogger):
+                    logger.log_metrics({**row, "protocol": self.evaluator.protocol}, step=trainer.global_step)
+                else:
+                    logger.log_metrics(row, step=trainer.global_step)
+                logger.save()
+            shown = " ".join(f"{k}={v:.4g}" for k, v in row.items() if k not in ("global_step", "elapsed_s"))
+            log.info("step %d: %s [%s]", trainer.global_step, shown, self.evaluator.protocol)
+        return row

@@ -1,0 +1,217 @@
+"""One evaluation: generate a fixed set of samples, extract features, compute the metrics (torchmetrics).
+
+The fake set is a function of (num_fake_samples, batch_size, seed) alone: it is cut into chunks of `batch_size`, chunk
+i drawn from its own seed (derived from `seed`). Under DDP each rank generates a contiguous range of chunks, so 1 or N
+processes evaluate the same images, and the features gathered across ranks come in the same order. Reference
+features are split the same way; FID sums and KID/IS feature lists are synced by torchmetrics inside `compute()`,
+which every rank must call.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+from torchmetrics.image.fid import FrechetInceptionDistance
+from torchmetrics.image.inception import InceptionScore
+from torchmetrics.image.kid import KernelInceptionDistance
+
+from gan.metrics.extractors import FeatureExtractor, Passthrough
+from gan.metrics.protocol import image_protocol, toy_protocol
+from gan.metrics.stats import real_features
+from gan.metrics.toy import ModeCoverage
+
+# (n, seed) -> n samples; images in [-1, 1] or (n, 2) points.
+Sampler = Callable[[int, int], Tensor]
+# Chunk seeds are drawn below this bound (fits int64 and torch.Generator.manual_seed).
+SEED_BOUND = 2**62
+# torchmetrics warns at every KID/IS construction that features are kept in memory: known and intended here.
+_KNOWN_WARNING = r".*will save all extracted features in buffer.*"
+
+
+class Evaluator(Protocol):
+    protocol: str
+    num_fake_samples: int
+
+    def evaluate(self, sample: Sampler, seed: int, rank: int = 0, world_size: int = 1,
+                 device: str | torch.device = "cpu") -> dict[str, float]: ...
+
+
+def chunk_plan(num_samples: int, chunk_size: int, seed: int) -> list[tuple[int, int]]:
+    """[(size, seed)] of each chunk; the seeds come from one generator, so different `seed`s never share a chunk."""
+    if num_samples < 1 or chunk_size < 1:
+        raise ValueError(f"num_fake_samples ({num_samples}) and metrics.batch_size ({chunk_size}) must be >= 1")
+    count = -(-num_samples // chunk_size)
+    seeds = torch.randint(SEED_BOUND, (count,), generator=torch.Generator().manual_seed(seed)).tolist()
+    sizes = [chunk_size] * (count - 1) + [num_samples - chunk_size * (count - 1)]
+    return list(zip(sizes, seeds, strict=True))
+
+
+def rank_share(num_items: int, rank: int, world_size: int) -> range:
+    """Contiguous share of range(num_items) for `rank`; concatenated over ranks in order it is range(num_items)."""
+    return range(num_items * rank // world_size, num_items * (rank + 1) // world_size)
+
+
+@dataclass
+class _RealSums:
+    total: Tensor
+    cov: Tensor
+    count: int
+
+
+class ImageEvaluator:
+    """FID and KID (and IS when the extractor has logits) of generated images against cached real features."""
+
+    def __init__(self, extractor: FeatureExtractor, real: Tensor, protocol: str, num_fake_samples: int,
+                 batch_size: int, kid: Mapping[str, Any], inception_score: Mapping[str, Any] | None = None):
+        if len(real) < 2:
+            raise ValueError(f"need at least 2 reference samples, got {len(real)}")
+        self.extractor = extractor
+        self.real = real.float().cpu()
+        self.protocol = protocol
+        self.num_fake_samples = num_fake_samples
+        self.batch_size = batch_size
+        self.kid = dict(kid)
+        self.inception_score = dict(inception_score) if inception_score and extractor.num_logits else None
+        self._sums: dict[tuple[int, int], _RealSums] = {}
+
+    def _real_sums(self, share: Tensor, key: tuple[int, int]) -> _RealSums:
+        # What FrechetInceptionDistance.update(real=True) would accumulate, computed once per (rank, world size).
+        if key not in self._sums:
+            double = share.double()
+            self._sums[key] = _RealSums(double.sum(0), double.t().mm(double), len(share))
+        return self._sums[key]
+
+    @torch.no_grad()
+    def evaluate(self, sample: Sampler, seed: int, rank: int = 0, world_size: int = 1,
+                 device: str | torch.device = "cpu") -> dict[str, float]:
+        start = time.monotonic()
+        device = torch.device(device)
+        self.extractor.to(device)
+        plan = chunk_plan(self.num_fake_samples, self.batch_size, seed)
+        features, logits = [], []
+        for i in rank_share(len(plan), rank, world_size):
+            size, chunk_seed = plan[i]
+            f, lg = self.extractor(sample(size, chunk_seed).to(device))
+            features.append(f.float())
+            if lg is not None:
+                logits.append(lg.float())
+        d = self.extractor.num_features
+        fake = torch.cat(features) if features else torch.zeros(0, d, device=device)
+
+        share = rank_share(len(self.real), rank, world_size)
+        real_share = self.real[share.start : share.stop]
+        sums = self._real_sums(real_share, (rank, world_size))
+        fid = FrechetInceptionDistance(feature=Passthrough(d)).to(device)
+        fid.real_features_sum = sums.total.to(device).clone()
+        fid.real_features_cov_sum = sums.cov.to(device).clone()
+        fid.real_features_num_samples = torch.tensor(sums.count, dtype=torch.long, device=device)
+        fid.update(fake, real=False)
+
+        subset_size = min(int(self.kid["subset_size"]), len(self.real), self.num_fake_samples)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_KNOWN_WARNING)
+            kid = KernelInceptionDistance(feature=Passthrough(d), subsets=int(self.kid["subsets"]),
+                                          subset_size=subset_size, degree=int(self.kid["degree"]),
+                                          gamma=self.kid.get("gamma"), coef=float(self.kid["coef"])).to(device)
+            inception = (InceptionScore(feature=Passthrough(self.extractor.num_logits),
+                                        splits=int(self.inception_score["splits"])).to(device)
+                         if self.inception_score else None)
+        kid.real_features = [real_share.to(device)]
+        kid.update(fake, real=False)
+        if inception is not None:
+            inception.update(torch.cat(logits) if logits else torch.zeros(0, self.extractor.num_logits, device=device))
+
+        # KID and IS draw random subsets from torch's global RNG: seeded, in a forked stream, so an evaluation is
+        # repeatable and does not disturb anything else.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            row = {"fid": float(fid.compute())}
+            kid_mean, kid_std = kid.compute()
+            row.update(kid_mean=float(kid_mean), kid_std=float(kid_std))
+            if inception is not None:
+                is_mean, is_std = inception.compute()
+                row.update(is_mean=float(is_mean), is_std=float(is_std))
+        row["eval_s"] = time.monotonic() - start
+        return row
+
+
+class ToyEvaluator:
+    """PacGAN mode metrics of generated 2D points against the mixture's means and std."""
+
+    def __init__(self, means: Tensor, std: float, hq_threshold_std: float, protocol: str, num_fake_samples: int,
+                 batch_size: int):
+        self.means, self.std, self.threshold = means, float(std), float(hq_threshold_std)
+        self.protocol = protocol
+        self.num_fake_samples = num_fake_samples
+        self.batch_size = batch_size
+
+    @torch.no_grad()
+    def evaluate(self, sample: Sampler, seed: int, rank: int = 0, world_size: int = 1,
+                 device: str | torch.device = "cpu") -> dict[str, float]:
+        start = time.monotonic()
+        coverage = ModeCoverage(self.means, self.std, self.threshold).to(device)
+        plan = chunk_plan(self.num_fake_samples, self.batch_size, seed)
+        for i in rank_share(len(plan), rank, world_size):
+            size, chunk_seed = plan[i]
+            coverage.update(sample(size, chunk_seed).to(device))
+        row = coverage.compute().as_dict()
+        row["eval_s"] = time.monotonic() - start
+        return row
+
+
+def build_evaluator(settings: Mapping[str, Any], make_dataset: Callable[[str], Dataset],
+                    device: str | torch.device = "cpu", num_fake_samples: int | None = None) -> Evaluator:
+    """The evaluator `settings` (a metrics config's `callback.settings`, resolved) describes.
+
+    `make_dataset(split)` gives the reference data. Builds (or trains) the extractor and loads (or extracts) the real
+    features: under DDP call it on rank 0 first, so the other ranks find both in the cache.
+    """
+    from hydra.utils import instantiate
+
+    n = int(num_fake_samples or settings["num_fake_samples"])
+    split = settings["reference_split"]
+    reference = make_dataset(split)
+    fingerprint = getattr(reference, "fingerprint", type(reference).__name__)
+    kind = settings["kind"]
+    if kind == "toy":
+        if not hasattr(reference, "means"):
+            raise ValueError(f"metrics=toy needs a toy mixture dataset with .means and .std, got {fingerprint}; use "
+                             "metrics=classifier or metrics=inception for images")
+        threshold = float(settings["hq_threshold_std"])
+        return ToyEvaluator(reference.means, reference.std, threshold, toy_protocol(fingerprint, n, threshold), n,
+                            int(settings["batch_size"]))
+    if kind != "image":
+        raise ValueError(f"metrics kind must be 'image' or 'toy', got {kind!r}")
+    if getattr(reference, "kind", "image") != "image":
+        raise ValueError(f"{fingerprint} holds points, not images; use metrics=toy")
+    extractor: FeatureExtractor = instantiate(settings["extractor"]).to(device)
+    num_real = settings.get("num_real_samples")
+    real = real_features(reference, split, extractor, settings["cache_dir"], num_real, int(settings["batch_size"]),
+                         device)
+    protocol = image_protocol(extractor.name, extractor.weights_sha256, n, fingerprint, num_real)
+    return ImageEvaluator(extractor, real.features, protocol, n, int(settings["batch_size"]), settings["kid"],
+                          settings.get("inception_score"))
+
+
+def generator_sampler(generator: torch.nn.Module, latent_dim: int, num_classes: int,
+                      device: str | torch.device = "cpu") -> Sampler:
+    """(n, seed) -> images from a bare generator (gan-eval), drawn exactly as `GAN.generate_batched(n, seed, n)` draws
+    them during training: z then y from one CPU generator seeded with `seed`, G in eval mode. So gan-eval with the
+    training-time seed and sample count reproduces the evaluation rows of the run."""
+
+    @torch.no_grad()
+    def sample(n: int, seed: int) -> Tensor:
+        rng = torch.Generator().manual_seed(seed)
+        z = torch.randn(n, latent_dim, generator=rng)
+        y = torch.randint(num_classes, (n,), generator=rng) if num_classes else None
+        generator.eval()
+        return generator(z.to(device), None if y is None else y.to(device))
+
+    return sample

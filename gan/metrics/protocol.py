@@ -1,0 +1,27 @@
+"""Protocol ids: the string every evaluation row carries, naming what its numbers depend on.
+
+Two FIDs are comparable only when their protocol ids are equal: the same feature extractor with the same weights, the
+same number of generated samples (FID is biased by sample size) and the same reference data (dataset fingerprint:
+name, split, transform), with the same number of reference samples.
+"""
+
+from __future__ import annotations
+
+# Characters of a sha256 kept in ids: 48 bits, enough to tell weight files apart, short enough to read.
+HASH_CHARS = 12
+
+
+def short_hash(sha256: str) -> str:
+    return sha256[:HASH_CHARS]
+
+
+def image_protocol(extractor: str, weights_sha256: str, num_fake: int, reference: str,
+                   num_real: int | None = None) -> str:
+    """`classifier:digits-...@sha256:1a2b3c4d5e6f/fake10000/ref:digits-r32-train-tf0.2-s0` (`[:N]` if capped)."""
+    ref = reference if num_real is None else f"{reference}[:{num_real}]"
+    return f"{extractor}@sha256:{short_hash(weights_sha256)}/fake{num_fake}/ref:{ref}"
+
+
+def toy_protocol(dataset: str, num_samples: int, hq_threshold_std: float) -> str:
+    """`toy:grid25-n100000-train-s0/n2500/hq3.0std` (PacGAN: n samples, high quality within threshold x std)."""
+    return f"toy:{dataset}/n{num_samples}/hq{float(hq_threshold_std)}std"

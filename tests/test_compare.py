@@ -1,0 +1,212 @@
+"""gan-compare on run directories built by hand (the layout of CONTRACT.md), with expected numbers computed by hand."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gan.cli.compare import main as compare_main
+from gan.compare import ProtocolMismatchError, compare, find_run_dirs, load_run
+
+PROTOCOL = "classifier:digits-r32@sha256:1a2b3c4d5e6f/fake1000/ref:digits-r32-train"
+OTHER_PROTOCOL = "classifier:digits-r32@sha256:1a2b3c4d5e6f/fake5000/ref:digits-r32-train"
+COLUMNS = ["d_fake", "d_real", "epoch", "loss/d", "loss/g", "step", "global_step", "elapsed_s", "fid", "kid_mean",
+           "kid_std", "eval_s", "protocol"]
+
+
+def make_run(path: Path, *, loss: str, seed: int, fids: list[float] | None, steps: list[int] | None = None,
+             state: str | None = "finished", protocol: str = PROTOCOL, lr: float = 2e-4) -> Path:
+    """A run directory as gan-train writes it: .hydra/, status.json, metrics.csv with training and evaluation rows."""
+    (path / ".hydra").mkdir(parents=True)
+    config = {
+        "seed": seed,
+        "experiment_name": f"digits_dcgan_{loss}",
+        "data": {"name": "digits", "resolution": 32},
+        "loss": {"name": loss, "discriminator": {"_target_": f"gan.losses.{loss}_d", "_partial_": True}},
+        "optim": {"generator": {"lr": lr, "betas": [0.5, 0.999]}},
+        "metrics": {"monitor": "fid", "monitor_mode": "min"},
+        "trainer": {"max_steps": 300, "devices": 1},
+        "channels": "${data.resolution}",  # Hydra saves interpolations unresolved
+    }
+    (path / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+    (path / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"loss={loss}", f"seed={seed}"]))
+    if state is not None:
+        (path / "status.json").write_text(json.dumps({"state": state, "message": "boom" if state == "failed" else "",
+                                                      "step": 300, "elapsed_s": 12.5}))
+    steps = steps or [100 * (i + 1) for i in range(len(fids or []))]
+    with (path / "metrics.csv").open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=COLUMNS)
+        writer.writeheader()
+        for i, step in enumerate(steps):
+            # a training row at the same step (Lightning's batch counter), which must be ignored
+            writer.writerow({"d_fake": -1.0, "d_real": 1.0, "epoch": 0, "loss/d": 0.5, "loss/g": 2.0,
+                             "step": step // 2})
+            if fids is not None:
+                writer.writerow({"step": step, "global_step": step, "elapsed_s": 1.5 * (i + 1), "fid": fids[i],
+                                 "kid_mean": fids[i] / 1000, "kid_std": 0.001, "eval_s": 0.3, "protocol": protocol})
+    return path
+
+
+# loss=ns over three seeds, loss=hinge over two; values picked so that mean and std are easy by hand
+NS = {0: [50.0, 30.0, 35.0], 1: [40.0, 25.0, 28.0], 2: [45.0, 32.0, 20.0]}
+HINGE = {0: [60.0, 55.0, 50.0], 1: [70.0, 65.0, 60.0]}
+
+
+@pytest.fixture
+def sweep(tmp_path: Path) -> Path:
+    root = tmp_path / "multirun" / "study"
+    job = 0
+    for loss, table in (("ns", NS), ("hinge", HINGE)):
+        for seed, fids in table.items():
+            make_run(root / str(job), loss=loss, seed=seed, fids=fids)
+            job += 1
+    # broken and unfinished runs: listed, never averaged in
+    make_run(root / str(job), loss="ns", seed=3, fids=[10.0], state="failed")              # 5: failed (after an eval)
+    make_run(root / str(job + 1), loss="ns", seed=4, fids=[5.0], state="running")          # 6: unfinished
+    make_run(root / str(job + 2), loss="hinge", seed=2, fids=None)                         # 7: never evaluated
+    make_run(root / str(job + 3), loss="hinge", seed=3, fids=[1.0], state=None)            # 8: no status.json
+    make_run(root / str(job + 4), loss="ns", seed=5, fids=None, state=None)                # 9: nothing at all
+    return root
+
+
+def test_sweep_dir_expands_to_its_runs_in_job_order(sweep):
+    make_run(sweep / "10", loss="hinge", seed=9, fids=[1.0])
+    names = [p.name for p in find_run_dirs([sweep])]
+    assert names == [str(i) for i in range(11)]
+    (sweep / "compare").mkdir()  # an output folder without .hydra is not a run
+    assert len(find_run_dirs([sweep])) == 11
+
+
+def test_table_values_against_hand_computation(sweep):
+    result = compare([load_run(p) for p in find_run_dirs([sweep])])
+    assert result.metric == "fid" and result.mode == "min" and result.protocol == PROTOCOL
+    # experiment_name and seed differ too but are not settings; loss.discriminator._target_ moves with loss.name
+    assert result.group_keys == ["loss.name"]
+    assert result.moves_with["loss.name"] == ["loss.discriminator._target_"]
+    groups = {g.key: g for g in result.groups}
+    ns, hinge = groups[("ns",)], groups[("hinge",)]
+
+    # ns: best 30, 25, 20 -> mean 25, std sqrt((25 + 0 + 25) / 2) = 5; best at steps 200, 200, 300
+    assert sorted(s.best for s in ns.summaries) == [20.0, 25.0, 30.0]
+    from gan.compare.report import group_stats
+
+    stats = group_stats(result, ns)
+    assert stats["best fid"].mean == pytest.approx(25.0) and stats["best fid"].std == pytest.approx(5.0)
+    # last 35, 28, 20: mean 83/3; deviations 22/3, 1/3, -23/3 -> var (484 + 1 + 529) / 9 / 2
+    assert stats["last fid"].mean == pytest.approx(83 / 3)
+    assert stats["last fid"].std == pytest.approx(math.sqrt(1014 / 18))
+    assert stats["steps to best"].mean == pytest.approx(700 / 3)
+    assert stats["steps to best"].std == pytest.approx(math.sqrt((2 * (100 / 3) ** 2 + (200 / 3) ** 2) / 2))
+    # elapsed at the best evaluation: 2nd, 2nd, 3rd evaluation -> 3.0, 3.0, 4.5
+    assert stats["time to best (s)"].mean == pytest.approx(3.5)
+    # kid_mean at best = fid/1000 there: 0.030, 0.025, 0.020
+    assert stats["kid_mean at best"].mean == pytest.approx(0.025)
+    assert "kid_std at best" not in stats  # a per-evaluation uncertainty, not a quantity to average
+
+    hs = group_stats(result, hinge)
+    assert hs["best fid"].mean == pytest.approx(55.0) and hs["best fid"].std == pytest.approx(math.sqrt(50))
+    # counts: ns has 3 in the table of 6 with its settings (failed, running, no status), hinge 2 of 4
+    assert (len(ns.summaries), len(ns.runs)) == (3, 6)
+    assert (len(hinge.summaries), len(hinge.runs)) == (2, 4)
+
+
+def test_broken_and_unfinished_runs_are_listed_with_reasons(sweep):
+    result = compare([load_run(p) for p in find_run_dirs([sweep])])
+    why = {r.path.name: "; ".join(r.problems) for r in result.excluded}
+    assert set(why) == {"5", "6", "7", "8", "9"}
+    assert "failed" in why["5"] and "boom" in why["5"]
+    assert "unfinished" in why["6"]
+    assert "no evaluation rows" in why["7"]
+    assert "no status.json" in why["8"]
+
+
+def test_cli_writes_markdown_csv_and_plots(sweep, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert compare_main([str(sweep), "--out", str(out)]) == 0
+    markdown = (out / "results.md").read_text()
+    assert "| ns | 3/6 | 0 1 2 | 25 ± 5 |" in markdown
+    assert "## Runs not in the table" in markdown and "boom" in markdown
+    assert PROTOCOL in markdown
+    with (out / "results.csv").open() as file:
+        rows = {row["loss.name"]: row for row in csv.DictReader(file)}
+    assert float(rows["hinge"]["best_fid_mean"]) == pytest.approx(55.0)
+    assert float(rows["ns"]["best_fid_std"]) == pytest.approx(5.0)
+    assert rows["ns"]["runs_included"] == "3" and rows["ns"]["runs_total"] == "6"
+    with (out / "runs.csv").open() as file:
+        runs = list(csv.DictReader(file))
+    assert len(runs) == 10 and sum(r["included"] == "True" for r in runs) == 5
+    for plot in ("fid_vs_step.png", "kid_mean_vs_step.png"):
+        assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "best fid" in capsys.readouterr().out
+    assert compare_main([str(sweep), "--out", str(out), "--reference", "real-vs-real=23.6"]) == 0
+    assert "real-vs-real = 23.6" in (out / "results.md").read_text()
+    assert compare_main([str(sweep), "--out", str(out), "--reference", "floor"]) == 2
+
+
+def test_mixed_protocols_are_refused_naming_protocols_and_runs(tmp_path, capsys):
+    a = make_run(tmp_path / "a", loss="ns", seed=0, fids=[30.0])
+    b = make_run(tmp_path / "b", loss="ns", seed=1, fids=[20.0], protocol=OTHER_PROTOCOL)
+    with pytest.raises(ProtocolMismatchError) as error:
+        compare([load_run(a), load_run(b)])
+    message = str(error.value)
+    assert PROTOCOL in message and OTHER_PROTOCOL in message and str(a) in message and str(b) in message
+    assert "not comparable" in message
+
+    assert compare_main([str(a), str(b), "--out", str(tmp_path / "out")]) == 2
+    assert "refusing" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "results.md").exists()
+    # --by-protocol: one table per protocol instead
+    assert compare_main([str(a), str(b), "--out", str(tmp_path / "out"), "--by-protocol"]) == 0
+    assert len(list((tmp_path / "out").glob("*results.md"))) == 2
+
+
+def test_two_protocols_inside_one_run_exclude_it(tmp_path):
+    run = make_run(tmp_path / "r", loss="ns", seed=0, fids=[30.0, 20.0])
+    text = (run / "metrics.csv").read_text().replace(PROTOCOL, OTHER_PROTOCOL, 1)
+    (run / "metrics.csv").write_text(text)
+    assert "2 metric protocols" in "; ".join(load_run(run).problems)
+
+
+def test_groups_split_on_a_numeric_override_and_seed_only_runs_form_one_group(tmp_path):
+    runs = [make_run(tmp_path / f"r{i}", loss="ns", seed=i % 2, fids=[10.0 + i], lr=lr)
+            for i, lr in enumerate([1e-4, 1e-4, 2e-4, 2e-4])]
+    result = compare([load_run(r) for r in runs])
+    assert result.group_keys == ["optim.generator.lr"]
+    assert [g.key for g in result.groups] == [(1e-4,), (2e-4,)]
+    same = compare([load_run(r) for r in runs[:2]])
+    assert same.group_keys == [] and len(same.groups) == 1
+
+
+def test_unknown_direction_needs_mode(tmp_path):
+    run = make_run(tmp_path / "r", loss="ns", seed=0, fids=[30.0])
+    with pytest.raises(ValueError, match="--mode"):
+        compare([load_run(run)], metric="eval_sharpness_custom")
+
+
+def test_stat_of_infinite_and_missing_values():
+    from gan.compare.table import stat
+
+    s = stat([1.0, 3.0, float("nan")])
+    assert (s.mean, s.std, s.n) == (2.0, pytest.approx(math.sqrt(2)), 2)
+    s = stat([float("inf"), 1.0])  # toy kl_uniform of a run without high-quality samples
+    assert s.mean == float("inf") and math.isnan(s.std) and s.n == 2
+    assert stat([float("nan")]).n == 0
+
+
+def test_a_key_that_follows_from_another_is_not_a_group_key(tmp_path):
+    # gradient_penalty_weight is 10 for wgan_gp and 0 otherwise: it splits the runs in two, loss.name in three
+    runs = []
+    for i, loss in enumerate(["ns", "hinge", "wgan_gp"]):
+        path = make_run(tmp_path / str(i), loss=loss, seed=0, fids=[10.0 + i])
+        config = yaml.safe_load((path / ".hydra" / "config.yaml").read_text())
+        config["loss"]["gradient_penalty_weight"] = 10.0 if loss == "wgan_gp" else 0.0
+        (path / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+        runs.append(load_run(path))
+    result = compare(runs)
+    assert result.group_keys == ["loss.name"]
+    assert "loss.gradient_penalty_weight" in result.moves_with["loss.name"]
