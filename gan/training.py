@@ -93,7 +93,7 @@ def train(cfg: DictConfig, run_dir: Path) -> float:
         raise NonFiniteLossError(f"{error}\n{_last_good_checkpoint(run_dir)}") from error
     final = next(c for c in callbacks if isinstance(c, FinalStepCheckpoint))
     if final.saved_step != trainer.global_step:  # the run ended otherwise than by max_steps (max_epochs, a callback)
-        trainer.save_checkpoint(final.path)
+        trainer.save_checkpoint(final.path, weights_only=False)
     best = next((c for c in callbacks if isinstance(c, ModelCheckpoint) and c.monitor), None)
     score = float(best.best_model_score) if best is not None and best.best_model_score is not None else math.nan
     if trainer.is_global_zero:

@@ -198,3 +198,23 @@ def test_uint8_conversion_for_inception():
     assert pixels[0, 0].flatten().tolist() == [0, 128, 255, 255]
     with pytest.raises(ValueError, match="expected images"):
         extractors.to_uint8_rgb(torch.zeros(1, 2, 4, 4))
+
+
+def test_classifier_weights_do_not_depend_on_the_thread_count():
+    # The weights hash is part of the protocol id: a machine with more cores must train the same classifier.
+    from gan.data.embedded import DigitsDataset
+    from gan.metrics.classifier import state_sha256, train_classifier
+
+    train_set = DigitsDataset(split="train", resolution=16, test_fraction=0.2, split_seed=0)
+    threads = torch.get_num_threads()
+    hashes = []
+    try:
+        for count in (1, 2):
+            torch.set_num_threads(count)
+            model, _ = train_classifier(train_set, None, seed=0, epochs=1, batch_size=64, lr=1e-3, weight_decay=0.0,
+                                        width=4, feature_dim=16)
+            hashes.append(state_sha256(model.state_dict()))
+            assert torch.get_num_threads() == count  # the caller's setting is restored
+    finally:
+        torch.set_num_threads(threads)
+    assert hashes[0] == hashes[1]

@@ -13,8 +13,6 @@ KNOWN_HARMLESS_WARNINGS = (
     r".*Using ModelCheckpoint with manual optimization and every_n_train_steps.*",
     # Lightning-internal deprecation, nothing to act on in user code.
     r".*isinstance\(treespec, LeafSpec\).*",
-    # Our own checkpoints hold plain config dicts beside tensors; they are loaded with weights_only=False.
-    r".*`weights_only` was not set.*",
     # status.json is written before the CSV logger starts; the logger does not delete it.
     r".*Experiment logs directory .* exists and is not empty.*",
     # Small datasets have fewer batches per epoch than the logging interval; we log across epochs anyway.

@@ -14,7 +14,8 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +121,29 @@ def _accuracy(model: DomainClassifier, images: Tensor, labels: Tensor, batch_siz
 
 def train_classifier(train_set: Dataset, eval_set: Dataset | None, seed: int, epochs: int, batch_size: int,
                      lr: float, weight_decay: float, width: int, feature_dim: int) -> tuple[DomainClassifier, float]:
-    """Train on `train_set`, deterministic from `seed` (own RNG streams); returns the model and accuracy on eval_set."""
+    """Train on `train_set`, deterministic from `seed` (own RNG streams); returns the model and accuracy on eval_set.
+
+    Training runs on one CPU thread: the intra-op thread count changes the order of float reductions and so the
+    weights (measured: a different sha256 with 1 and 2 threads), and the weights hash is part of every protocol id.
+    With one thread the same recipe gives the same classifier, and the same protocol id, on any machine of the same
+    CPU architecture.
+    """
+    with _one_thread():
+        return _train_classifier(train_set, eval_set, seed, epochs, batch_size, lr, weight_decay, width, feature_dim)
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_classifier(train_set: Dataset, eval_set: Dataset | None, seed: int, epochs: int, batch_size: int,
+                      lr: float, weight_decay: float, width: int, feature_dim: int) -> tuple[DomainClassifier, float]:
     images, labels = _load_all(train_set)
     num_classes = _check_labelled(train_set, labels)
     with torch.random.fork_rng(devices=[]):
