@@ -10,6 +10,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from torchvision.utils import make_grid, save_image
 
 
@@ -101,6 +102,26 @@ class FinalStepCheckpoint(L.Callback):
         if 0 < trainer.max_steps <= trainer.global_step and self.saved_step != trainer.global_step:
             trainer.save_checkpoint(self.path, weights_only=False)
             self.saved_step = trainer.global_step
+
+
+class BestCheckpoint(ModelCheckpoint):
+    """ModelCheckpoint for best.ckpt that also weighs the evaluation of the run's last step.
+
+    The evaluation callback scores every `every_n_train_steps` steps and at `max_steps`; a plain ModelCheckpoint looks
+    only at the multiples, so a best score at a last step that is not one would be logged but never saved.
+    """
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        every = self._every_n_train_steps
+        last_step = 0 < trainer.max_steps <= trainer.global_step
+        if not last_step or every < 1 or trainer.global_step % every == 0:
+            super().on_train_batch_end(trainer, pl_module, *args)
+            return
+        self._every_n_train_steps = trainer.global_step  # this one step counts as a save step
+        try:
+            super().on_train_batch_end(trainer, pl_module, *args)
+        finally:
+            self._every_n_train_steps = every
 
 
 class RunStatus(L.Callback):

@@ -12,7 +12,7 @@ from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from gan.builders import build_datamodule, build_module
-from gan.callbacks import FinalStepCheckpoint, RunStatus, SampleGrid
+from gan.callbacks import BestCheckpoint, FinalStepCheckpoint, RunStatus, SampleGrid
 from gan.checkpoints import AtomicCheckpointIO, load_pretrained_weights, read_checkpoint, resolve_checkpoint_path
 from gan.csv_log import RunCSVLogger
 from gan.module import GAN, NonFiniteLossError
@@ -47,9 +47,9 @@ def build_callbacks(cfg: DictConfig, run_dir: Path) -> list[L.Callback]:
     if cfg.metrics.get("callback"):
         callbacks.append(instantiate(cfg.metrics.callback))
     if cfg.metrics.get("monitor"):
-        callbacks.append(ModelCheckpoint(dirpath=checkpoint_dir, filename="best", monitor=cfg.metrics.monitor,
-                                         mode=cfg.metrics.monitor_mode, save_top_k=1,
-                                         every_n_train_steps=cfg.eval_every_n_steps, enable_version_counter=False))
+        callbacks.append(BestCheckpoint(dirpath=checkpoint_dir, filename="best", monitor=cfg.metrics.monitor,
+                                        mode=cfg.metrics.monitor_mode, save_top_k=1,
+                                        every_n_train_steps=cfg.eval_every_n_steps, enable_version_counter=False))
     return callbacks
 
 

@@ -19,7 +19,7 @@ from gan.checkpoints import (
 )
 from gan.export import export_generator
 from gan.module import NonFiniteLossError
-from tests.training_helpers import NaNLossAt, callback, last_ckpt, load, train_tiny
+from tests.training_helpers import NaNLossAt, ScriptedScore, callback, last_ckpt, load, train_tiny
 
 STEPS = 20
 
@@ -138,3 +138,10 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_p
     assert all(torch.isfinite(t).all() for t in good["state_dict"].values() if t.is_floating_point())
     status = (run_dir / "status.json").read_text()
     assert '"failed"' in status and "NonFiniteLossError" in status
+
+
+def test_best_checkpoint_weighs_an_evaluation_at_a_last_step_off_the_schedule(tmp_path):
+    # Evaluations at 10 and 20 and at max_steps=26 (not a multiple); the last one scores best and must be best.ckpt.
+    train_tiny(tmp_path, "trainer.max_steps=26", "eval_every_n_steps=10", "metrics.monitor=fid",
+               "+metrics.monitor_mode=min", callback(ScriptedScore, every=10))
+    assert load(tmp_path / "checkpoints" / "best.ckpt")["global_step"] == 26

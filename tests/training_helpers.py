@@ -84,3 +84,16 @@ class DrawsFromGlobalRNG(L.Callback):
         if trainer.global_step % self.every == 0:
             torch.randn(1000)
             torch.rand(3)
+
+
+class ScriptedScore(L.Callback):
+    """Stands for the evaluation callback: every `every` steps and at the last step, `fid` = 100 - global step, so
+    the last evaluation is always the best."""
+
+    def __init__(self, every: int):
+        self.every = every
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        step = trainer.global_step
+        if step % self.every == 0 or step >= trainer.max_steps:
+            trainer.callback_metrics["fid"] = torch.tensor(100.0 - step)
