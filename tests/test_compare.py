@@ -113,6 +113,8 @@ def test_table_values_against_hand_computation(sweep):
     # counts: ns has 3 in the table of 6 with its settings (failed, running, no status), hinge 2 of 4
     assert (len(ns.summaries), len(ns.runs)) == (3, 6)
     assert (len(hinge.summaries), len(hinge.runs)) == (2, 4)
+    # ranked: the lower mean best FID first (alphabetical order would put hinge first)
+    assert [g.key for g in result.groups] == [("ns",), ("hinge",)]
 
 
 def test_broken_and_unfinished_runs_are_listed_with_reasons(sweep):

@@ -269,6 +269,9 @@ def compare(runs: list[Run], metric: str | None = None, mode: str | None = None,
     other = sorted({name for run in included for row in run.rows for name in row.values}
                    - {metric} - {n for run in included for row in run.rows for n in row.values
                                  if n.endswith(UNCERTAINTY_SUFFIX)})
-    ordered = sorted(groups.values(), key=lambda g: tuple(_sort_key(v) for v in g.key))
+    # Best group first: by the mean of the runs' best values (max mode: negated), then by settings for ties.
+    sign = 1.0 if mode == "min" else -1.0
+    ordered = sorted(groups.values(), key=lambda g: (sign * stat([s.best for s in g.summaries]).mean,
+                                                     tuple(_sort_key(v) for v in g.key)))
     return Comparison(metric=metric, mode=mode, protocol=protocol, group_keys=group_keys, moves_with=moves_with,
                       groups=ordered, excluded=[run for run in runs if run.problems], other_metrics=other)
