@@ -24,7 +24,7 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: $(STAMP)
-	$(BIN)/ruff check gan tests
+	$(BIN)/ruff check gan tests experiments
 
 bench: $(STAMP)
 	$(BIN)/python -m gan.bench
