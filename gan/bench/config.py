@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from omegaconf import DictConfig, OmegaConf
 
-BENCH_CONFIG = Path(__file__).resolve().parents[2] / "conf" / "bench.yaml"
+from gan.cli import CONFIG_DIR
+
+BENCH_CONFIG = CONFIG_DIR / "bench.yaml"
 
 
 def load_config(argv: list[str]) -> DictConfig:

@@ -35,9 +35,9 @@ def compose_train_config(overrides: list[str]) -> Any:
     """The config `gan-train <overrides>` would run with (composed from conf/train.yaml, outside a Hydra run)."""
     from hydra import compose, initialize_config_dir
 
-    from gan.cli.train import CONFIG_DIR
+    from gan.cli import CONFIG_DIR
 
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         return compose(config_name="train", overrides=list(overrides))
 
 

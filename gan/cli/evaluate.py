@@ -23,10 +23,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from gan.builders import build_datamodule
 from gan.checkpoints import load_generator, resolve_checkpoint_path
+from gan.cli import CONFIG_DIR
 from gan.cli._quiet import quiet_known_messages
 from gan.metrics.evaluator import build_evaluator, generator_sampler
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
 # Default metrics group by data kind when neither the command line nor the checkpoint names one.
 DEFAULT_METRICS = {"image": "classifier", "points": "toy"}
 RESULTS_JSON, RESULTS_CSV = "results.json", "results.csv"

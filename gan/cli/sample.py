@@ -9,10 +9,10 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from gan.checkpoints import load_generator, resolve_checkpoint_path
+from gan.cli import CONFIG_DIR
 from gan.cli._quiet import quiet_known_messages
 from gan.sampling import resolve_seeds, sample_to_dir
 
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 # The summary names this many of the files written.
 LISTED_FILES = 3
 
@@ -34,7 +34,7 @@ def run(cfg: DictConfig, out_dir: Path) -> list[Path]:
     return written
 
 
-@hydra.main(config_path=CONFIG_DIR, config_name="sample", version_base="1.3")
+@hydra.main(config_path=str(CONFIG_DIR), config_name="sample", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     quiet_known_messages()
     run(cfg, Path(HydraConfig.get().runtime.output_dir))

@@ -8,14 +8,13 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from gan.cli import CONFIG_DIR
 from gan.cli._quiet import quiet_known_messages
 from gan.multirun import check_ddp_multirun
 from gan.training import train
 
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
-
-@hydra.main(config_path=CONFIG_DIR, config_name="train", version_base="1.3")
+@hydra.main(config_path=str(CONFIG_DIR), config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> float:
     quiet_known_messages()
     # Before anything starts: under -m, Lightning's DDP launcher would re-run the whole sweep in every process.
