@@ -86,6 +86,11 @@ def _scatter(samples: torch.Tensor, dataset: Any, path: Path, step: int) -> None
     plt.close(fig)
 
 
+def at_max_steps(trainer: L.Trainer) -> bool:
+    """Whether this batch is the run's last because it reached `trainer.max_steps` (a D+G batch can overshoot by 1)."""
+    return 0 < trainer.max_steps <= trainer.global_step
+
+
 class FinalStepCheckpoint(L.Callback):
     """Writes `last.ckpt` from inside the last training batch when the run ends by `max_steps`.
 
@@ -99,7 +104,7 @@ class FinalStepCheckpoint(L.Callback):
         self.saved_step = -1
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
-        if 0 < trainer.max_steps <= trainer.global_step and self.saved_step != trainer.global_step:
+        if at_max_steps(trainer) and self.saved_step != trainer.global_step:
             trainer.save_checkpoint(self.path, weights_only=False)
             self.saved_step = trainer.global_step
 
@@ -113,8 +118,7 @@ class BestCheckpoint(ModelCheckpoint):
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
         every = self._every_n_train_steps
-        last_step = 0 < trainer.max_steps <= trainer.global_step
-        if not last_step or every < 1 or trainer.global_step % every == 0:
+        if not at_max_steps(trainer) or every < 1 or trainer.global_step % every == 0:
             super().on_train_batch_end(trainer, pl_module, *args)
             return
         self._every_n_train_steps = trainer.global_step  # this one step counts as a save step

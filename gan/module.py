@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from gan.checkpoints import check_state_dict, checkpoint_kind, network_tensors
+from gan.latents import seeded_inputs
 
 LossD = Callable[[Tensor, Tensor], Tensor]
 LossG = Callable[[Tensor], Tensor]
@@ -180,9 +181,7 @@ class GAN(L.LightningModule):
     # ----------------------------------------------------------------------------------------------- sampling
     def sample_inputs(self, n: int, seed: int) -> tuple[Tensor, Tensor | None]:
         """Latents (and class labels) drawn on the CPU from `seed`, so a seed gives the same sample on any device."""
-        rng = torch.Generator().manual_seed(seed)
-        z = torch.randn(n, self.latent_dim, generator=rng)
-        y = torch.randint(self.num_classes, (n,), generator=rng) if self.num_classes else None
+        z, y = seeded_inputs(n, seed, self.latent_dim, self.num_classes)
         return z.to(self.device), None if y is None else y.to(self.device)
 
     @torch.no_grad()

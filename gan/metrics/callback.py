@@ -17,6 +17,7 @@ import torch
 from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
 
+from gan.callbacks import at_max_steps
 from gan.metrics.evaluator import Evaluator, build_evaluator
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ class EvaluationCallback(L.Callback):
         if step == self._last_step:
             return
         # The final step is evaluated here too (not only in on_train_end) so its row precedes the final checkpoint.
-        if step % self.every_n_steps == 0 or 0 < trainer.max_steps <= step:
+        if step % self.every_n_steps == 0 or at_max_steps(trainer):
             self.evaluate(trainer, pl_module)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -22,6 +22,7 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.inception import InceptionScore
 from torchmetrics.image.kid import KernelInceptionDistance
 
+from gan.latents import seeded_inputs
 from gan.metrics.extractors import FeatureExtractor, Passthrough
 from gan.metrics.protocol import image_protocol, toy_protocol
 from gan.metrics.stats import real_features
@@ -203,14 +204,12 @@ def build_evaluator(settings: Mapping[str, Any], make_dataset: Callable[[str], D
 def generator_sampler(generator: torch.nn.Module, latent_dim: int, num_classes: int,
                       device: str | torch.device = "cpu") -> Sampler:
     """(n, seed) -> images from a bare generator (gan-eval), drawn exactly as `GAN.generate_batched(n, seed, n)` draws
-    them during training: z then y from one CPU generator seeded with `seed`, G in eval mode. So gan-eval with the
-    training-time seed and sample count reproduces the evaluation rows of the run."""
+    them during training (the shared `seeded_inputs`), G in eval mode. So gan-eval with the training-time seed and
+    sample count reproduces the evaluation rows of the run."""
 
     @torch.no_grad()
     def sample(n: int, seed: int) -> Tensor:
-        rng = torch.Generator().manual_seed(seed)
-        z = torch.randn(n, latent_dim, generator=rng)
-        y = torch.randint(num_classes, (n,), generator=rng) if num_classes else None
+        z, y = seeded_inputs(n, seed, latent_dim, num_classes)
         generator.eval()
         return generator(z.to(device), None if y is None else y.to(device))
 
