@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+from gan.paths import CONFIG_DIR
+
+CONF_DIR = str(CONFIG_DIR)
 
 
 def make_config(*overrides: str, config_name: str = "train") -> DictConfig:

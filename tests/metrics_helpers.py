@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
 
+from gan.data.base import ImageDataset
 from gan.metrics.extractors import FeatureExtractor
 
 SIDE = 4  # images are 1 x SIDE x SIDE, features their SIDE^2 pixels
@@ -34,9 +34,9 @@ def images_from_seed(n: int, seed: int, shift: float = 0.0) -> Tensor:
     return torch.randn(n, 1, SIDE, SIDE, generator=generator) * 0.5 + shift
 
 
-class TinyImages(Dataset):
-    kind = "image"
+class TinyImages(ImageDataset):
     channels = 1
+    resolution = SIDE
     num_classes = 0
 
     def __init__(self, n: int, seed: int = 0, fingerprint: str = "tiny-train"):

@@ -11,7 +11,6 @@ import re
 import statistics
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -25,9 +24,10 @@ from gan.bench.orchestrate import eval_spec, header, record, train_spec
 from gan.bench.plain import PlainGANLoop
 from gan.bench.report import format_report
 from gan.bench.worker import CycledBatches, in_memory_batches
-from gan.builders import build_module
+from gan.paths import REPO_ROOT
+from gan.train.builders import build_module
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO_ROOT
 TINY = ("data.resolution=16", "data.batch_size=8", "model.generator.width=8", "model.discriminator.width=8",
         "model.latent_dim=8")
 

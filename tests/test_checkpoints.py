@@ -8,17 +8,17 @@ from pathlib import Path
 import pytest
 import torch
 
-import gan.checkpoints as checkpoints
-from gan.checkpoints import (
+import gan.io as checkpoints
+from gan.io import atomic_torch_save
+from gan.sample.export import export_generator
+from gan.train.checkpoints import (
     ArchitectureMismatchError,
     CorruptCheckpointError,
     NotAGANCheckpointError,
-    atomic_torch_save,
     load_generator,
     read_checkpoint,
 )
-from gan.export import export_generator
-from gan.module import NonFiniteLossError
+from gan.train.module import NonFiniteLossError
 from tests.training_helpers import NaNLossAt, ScriptedScore, callback, last_ckpt, load, train_tiny
 
 STEPS = 20

@@ -136,7 +136,7 @@ def test_datamodule_rejects_batch_larger_than_dataset():
 
 
 def test_every_data_config_builds(compose_config):
-    from gan.builders import build_datamodule
+    from gan.train.builders import build_datamodule
 
     for name, shape in [("digits", (1, 32, 32)), ("ring8", (2,)), ("grid25", (2,)), ("textures", (1, 32, 32))]:
         cfg = compose_config(f"data={name}")

@@ -6,15 +6,15 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from gan.cli.evaluate import run as evaluate
-from gan.training import train
+from gan.paths import REPO_ROOT
+from gan.train.run import train
 from tests.conftest import make_config
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO_ROOT
 
 
 def test_gan_eval_command_line_prints_mean_std_and_protocol(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 import scipy.linalg
 import torch
 
-from gan.checkpoints import file_sha256
+from gan.io import file_sha256
 from gan.metrics import extractors
 from gan.metrics.evaluator import ImageEvaluator, chunk_plan, rank_share
 from gan.metrics.protocol import image_protocol, toy_protocol

@@ -15,6 +15,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from gan.metrics.evaluator import ImageEvaluator, ToyEvaluator
+from gan.paths import REPO_ROOT
 from tests.metrics_helpers import FlattenExtractor, images_from_seed
 
 NUM_FAKE, BATCH, SEED = 700, 64, 5  # 11 chunks of unequal count per rank: uneven shares on purpose
@@ -73,7 +74,7 @@ def test_ddp_training_evaluation_equals_single_process_gan_eval(tmp_path):
     from tests.conftest import make_config
     from tests.test_metrics_train import FAST_METRICS, NUM_FAKE
 
-    repo = Path(__file__).resolve().parents[1]
+    repo = REPO_ROOT
     run_dir, cache = tmp_path / "run", tmp_path / "cache"
     cmd = [sys.executable, "-m", "gan.cli.train", f"hydra.run.dir={run_dir}", "trainer=ddp_cpu", "data.resolution=16",
            "data.batch_size=32", "model.generator.width=8", "model.discriminator.width=8", "model.latent_dim=8",

@@ -70,7 +70,7 @@ def test_toy_metrics_during_training_and_default_group_in_gan_eval(tmp_path):
     run_dir = tmp_path / "toy"
     toy = ("data=grid25", "model=mlp", "data.dataset.num_samples=1000", "logger.tensorboard=false",
            "trainer.enable_progress_bar=false", "trainer.max_steps=6", "eval_every_n_steps=6")
-    from gan.training import train
+    from gan.train.run import train
 
     score = train(make_config(*toy, "metrics=toy", "metrics.num_fake_samples=500"), run_dir)
     rows = evaluation_rows(run_dir)

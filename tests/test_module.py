@@ -6,8 +6,8 @@ import lightning as L
 import pytest
 import torch
 
-from gan.builders import build_datamodule, build_module
-from gan.module import NonFiniteLossError
+from gan.train.builders import build_datamodule, build_module
+from gan.train.module import NonFiniteLossError
 
 TINY_DCGAN = (
     "data.resolution=16",

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from gan.builders import build_datamodule
-from gan.resumable import EpochShuffleSampler, ResumableDataLoader
+from gan.data.resumable import EpochShuffleSampler, ResumableDataLoader
+from gan.train.builders import build_datamodule
 from tests.training_helpers import (
     STEPS_PER_EPOCH,
     Crash,

@@ -11,9 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from gan.checkpoints import load_generator
-from gan.export import export_generator
-from gan.sampling import (
+from gan.sample.export import export_generator
+from gan.sample.render import (
     KEY_GENERATED,
     Render,
     interpolation_path,
@@ -27,6 +26,7 @@ from gan.sampling import (
     slerp,
     truncate,
 )
+from gan.train.checkpoints import load_generator
 from tests.training_helpers import last_ckpt, train_tiny
 
 GRID = {"save": True, "nrow": 4, "padding": 2, "pad_value": 1.0}

@@ -17,10 +17,11 @@ from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 from gan.cli.compare import main as compare_main
-from gan.multirun import DDPMultirunError, check_ddp_multirun, relaunches_script
+from gan.paths import REPO_ROOT
+from gan.train.multirun import DDPMultirunError, check_ddp_multirun, relaunches_script
 from tests.conftest import CONF_DIR, make_config
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = REPO_ROOT
 # toy data, small MLPs, a handful of steps: each run takes seconds
 TINY_TOY = ["data=grid25", "model=mlp", "metrics=toy", "model.generator.hidden_dim=32",
             "model.discriminator.hidden_dim=32", "data.dataset.num_samples=2000", "metrics.num_fake_samples=500",
@@ -155,8 +156,6 @@ def test_multirun_with_script_relaunching_ddp_is_refused(monkeypatch):
 
 @pytest.mark.slow
 def test_multirun_with_ddp_is_refused_before_training(tmp_path):
-    if "check_ddp_multirun" not in (REPO / "gan" / "cli" / "train.py").read_text():
-        pytest.skip("gan/cli/train.py does not call gan.multirun.check_ddp_multirun yet (see notes/issue4_patches.md)")
     sweep = tmp_path / "sweep"
     result = gan_train("-m", *TINY_TOY, "trainer=ddp_cpu", "seed=0", f"hydra.sweep.dir={sweep}", timeout=120)
     assert result.returncode != 0

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+from gan.paths import REPO_ROOT
+
+REPO = REPO_ROOT
 TINY = ["data.resolution=16", "data.batch_size=16", "model.generator.width=8", "model.discriminator.width=8",
         "model.latent_dim=8"]
 

@@ -9,7 +9,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig
 
-from gan.training import train
+from gan.train.run import train
 from tests.conftest import make_config
 
 # 16x16 digits, 8-channel nets: a global step takes milliseconds. batch 64 -> 22 batches (44 global steps) per epoch.

@@ -7,16 +7,15 @@ Run from the repository root:  OMP_NUM_THREADS=1 python experiments/digits_losse
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import scipy.linalg
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from gan.metrics.stats import extract_features
+from gan.paths import CONFIG_DIR
 
-CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+CONF_DIR = str(CONFIG_DIR)
 
 
 def fid(a: np.ndarray, b: np.ndarray) -> float:

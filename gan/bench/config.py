@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
 
-from gan.cli import CONFIG_DIR
+from gan.paths import CONFIG_DIR
 
 BENCH_CONFIG = CONFIG_DIR / "bench.yaml"
 

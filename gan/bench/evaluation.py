@@ -53,9 +53,9 @@ def measure_evaluation(cfg: Any, module: Any, device: torch.device, spec: dict[s
     """Set-up, throughput windows and one full evaluation of the extractor `cfg.metrics` names; times in seconds."""
     from torchmetrics.image.fid import FrechetInceptionDistance
 
-    from gan.builders import build_datamodule
     from gan.metrics.evaluator import build_evaluator
     from gan.metrics.extractors import Passthrough
+    from gan.train.builders import build_datamodule
 
     # A random Inception is not the standard file: the metrics package rightly warns, and here that is intended.
     logging.getLogger("gan.metrics").setLevel(logging.ERROR)

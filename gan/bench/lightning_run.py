@@ -14,7 +14,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from gan.bench.windows import WindowClock
-from gan.module import GAN
+from gan.train.module import GAN
 
 
 class WindowTimerCallback(L.Callback):

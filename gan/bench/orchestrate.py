@@ -12,14 +12,14 @@ import platform
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from gan.bench import worker
+from gan.paths import REPO_ROOT
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = REPO_ROOT
 CUDA_PROBE = "import torch; print(torch.cuda.is_available())"
 
 

@@ -1,6 +1,6 @@
 """The reference: GAN.training_step's computation as a bare PyTorch loop, with no Lightning anywhere.
 
-It drives the very objects `gan.builders.build_module` made (G, D, G_ema, loss functions, optimiser factories,
+It drives the very objects `gan.train.builders.build_module` made (G, D, G_ema, loss functions, optimiser factories,
 n_critic, EMA settings, channels_last/compile already applied) and repeats the module's iteration in the same
 order, drawing the same random numbers. Its speed is what the networks cost; the gap to the Lightning run is
 what the stack costs. tests/test_bench.py checks that one iteration of each gives identical weights.
@@ -16,7 +16,7 @@ import contextlib
 import torch
 from torch import Tensor
 
-from gan.module import GAN
+from gan.train.module import GAN
 
 # Lightning precision flags the plain loop can mirror, and the autocast dtype each implies (None: no autocast).
 AUTOCAST_DTYPES: dict[str, torch.dtype | None] = {"32-true": None, "32": None, "bf16-mixed": torch.bfloat16}

@@ -35,7 +35,7 @@ def compose_train_config(overrides: list[str]) -> Any:
     """The config `gan-train <overrides>` would run with (composed from conf/train.yaml, outside a Hydra run)."""
     from hydra import compose, initialize_config_dir
 
-    from gan.cli import CONFIG_DIR
+    from gan.paths import CONFIG_DIR
 
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         return compose(config_name="train", overrides=list(overrides))
@@ -45,7 +45,7 @@ def in_memory_batches(cfg: Any, count: int, device: Any) -> list[Any]:
     """The first `count` training batches of the configured dataset, in order, on `device`."""
     from torch.utils.data import DataLoader
 
-    from gan.builders import build_datamodule
+    from gan.train.builders import build_datamodule
 
     loader = DataLoader(build_datamodule(cfg).train_dataset, batch_size=cfg.data.batch_size, drop_last=True)
     batches = []
@@ -90,7 +90,7 @@ def _prepare(spec: dict[str, Any]) -> float:
     import torch
 
     from gan.bench.memory import peak_rss_mib, reset_cuda_peak
-    from gan.cli._quiet import quiet_known_messages
+    from gan.cli.quiet import quiet_known_messages
 
     quiet_known_messages()
     # Lightning's start-up notices (accelerator found, fit stopped) would interleave with the report.
@@ -108,7 +108,7 @@ def _build(spec: dict[str, Any]) -> tuple[Any, Any, Any]:
     import lightning as L
     import torch
 
-    from gan.builders import build_module
+    from gan.train.builders import build_module
 
     cfg = compose_train_config(spec["overrides"])
     L.seed_everything(spec["seed"], verbose=False)

@@ -21,11 +21,11 @@ import numpy as np
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from gan.builders import build_datamodule
-from gan.checkpoints import load_generator, resolve_checkpoint_path
-from gan.cli import CONFIG_DIR
-from gan.cli._quiet import quiet_known_messages
+from gan.cli.quiet import quiet_known_messages
 from gan.metrics.evaluator import build_evaluator, generator_sampler
+from gan.paths import CONFIG_DIR
+from gan.train.builders import build_datamodule
+from gan.train.checkpoints import load_generator, resolve_checkpoint_path
 
 # Default metrics group by data kind when neither the command line nor the checkpoint names one.
 DEFAULT_METRICS = {"image": "classifier", "points": "toy"}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from gan.checkpoints import resolve_checkpoint_path
-from gan.export import EXPORT_SUFFIX, export_generator
+from gan.sample.export import EXPORT_SUFFIX, export_generator
+from gan.train.checkpoints import resolve_checkpoint_path
 
 
 def main(argv: list[str] | None = None) -> None:

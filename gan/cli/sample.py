@@ -8,10 +8,10 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from gan.checkpoints import load_generator, resolve_checkpoint_path
-from gan.cli import CONFIG_DIR
-from gan.cli._quiet import quiet_known_messages
-from gan.sampling import resolve_seeds, sample_to_dir
+from gan.cli.quiet import quiet_known_messages
+from gan.paths import CONFIG_DIR
+from gan.sample.render import resolve_seeds, sample_to_dir
+from gan.train.checkpoints import load_generator, resolve_checkpoint_path
 
 # The summary names this many of the files written.
 LISTED_FILES = 3

@@ -8,10 +8,10 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from gan.cli import CONFIG_DIR
-from gan.cli._quiet import quiet_known_messages
-from gan.multirun import check_ddp_multirun
-from gan.training import train
+from gan.cli.quiet import quiet_known_messages
+from gan.paths import CONFIG_DIR
+from gan.train.multirun import check_ddp_multirun
+from gan.train.run import train
 
 
 @hydra.main(config_path=str(CONFIG_DIR), config_name="train", version_base="1.3")

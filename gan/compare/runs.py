@@ -1,4 +1,4 @@
-"""Reading run directories (the contract in shared/DESIGN.md): config, overrides, status and evaluation rows.
+"""Reading run directories (README.md, "The run directory"): config, overrides, status and evaluation rows.
 
 A run directory has `.hydra/config.yaml`; a sweep directory (`multirun/...`) holds run directories below it. Nothing
 here decides what is comparable: that is `gan.compare.table`. A run that cannot be read fully is still returned, with

@@ -9,7 +9,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset
+
+from gan.data.base import ImageDataset
+from gan.data.pixels import UINT8_MAX
 
 SPLITS = ("train", "test")
 
@@ -29,10 +31,9 @@ def split_indices(n: int, split: str, test_fraction: float, split_seed: int) -> 
     return np.sort(order[:n_test] if split == "test" else order[n_test:])
 
 
-class DigitsDataset(Dataset):
+class DigitsDataset(ImageDataset):
     """sklearn handwritten digits in [-1, 1], 1 channel, bilinearly upsampled from 8x8 to `resolution`."""
 
-    kind = "image"
     channels = 1
     num_classes = 10
     source_resolution = 8
@@ -59,14 +60,13 @@ class DigitsDataset(Dataset):
         return self.images[i], self.labels[i]
 
 
-class TexturesDataset(Dataset):
+class TexturesDataset(ImageDataset):
     """Random square crops of grayscale skimage textures; the label is the texture's index in `names`.
 
     Train and test crops come from disjoint halves of each photograph (left/right), so the test split is
     a fair reference for FID.
     """
 
-    kind = "image"
     channels = 1
 
     def __init__(
@@ -92,7 +92,7 @@ class TexturesDataset(Dataset):
             image = np.asarray(loader(), dtype=np.float32)
             if image.ndim == 3:  # colour photographs become grayscale so every texture has one channel
                 image = image[..., :3].mean(axis=-1)
-            image = image / 255.0
+            image = image / UINT8_MAX
             half = image.shape[1] // 2
             region = image[:, :half] if split == "train" else image[:, half:]
             if region.shape[0] < crop_size or region.shape[1] < crop_size:

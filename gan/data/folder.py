@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
-from torch.utils.data import Dataset
 
+from gan.data.base import ImageDataset
 from gan.data.embedded import split_indices
 from gan.data.errors import DataError
+from gan.data.pixels import from_uint8
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 MODES = {1: "L", 3: "RGB"}
@@ -41,14 +42,13 @@ def _list_sources(path: Path) -> tuple[list[str], callable]:
     raise DataError(f"{str(path)!r} is neither a folder nor a .zip archive of images")
 
 
-class ImageFolderDataset(Dataset):
+class ImageFolderDataset(ImageDataset):
     """Images from a folder (searched recursively) or a zip, all of the same size, as tensors in [-1, 1].
 
     Images are decoded once and kept in memory: research datasets that fit this loader (few thousand images at
     small resolutions) are faster this way, and validation needs every file decoded anyway.
     """
 
-    kind = "image"
     num_classes = 0
 
     def __init__(
@@ -95,10 +95,10 @@ class ImageFolderDataset(Dataset):
         stacked = np.stack([arrays[i] for i in idx])
         if stacked.ndim == 3:
             stacked = stacked[..., None]
-        images = torch.from_numpy(stacked).permute(0, 3, 1, 2).float() / 255.0
+        images = from_uint8(torch.from_numpy(stacked).permute(0, 3, 1, 2))
         if first_size[0] != resolution:
             images = torch.nn.functional.interpolate(images, size=(resolution, resolution), mode="area")
-        self.images = images * 2 - 1
+        self.images = images
         self.channels = channels
         self.resolution = resolution
         self.split = split

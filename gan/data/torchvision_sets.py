@@ -5,18 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from torch.utils.data import Dataset
 
+from gan.data.base import ImageDataset
 from gan.data.errors import DataError
 
 CHANNELS = {"mnist": 1, "cifar10": 3, "celeba": 3}
 CLASSES = {"mnist": 10, "cifar10": 10, "celeba": 0}
 
 
-class TorchvisionDataset(Dataset):
+class TorchvisionDataset(ImageDataset):
     """Wraps a torchvision dataset: resizes to `resolution` and scales to [-1, 1]."""
 
-    kind = "image"
 
     def __init__(self, name: str, root: str, resolution: int, split: str = "train", download: bool = False):
         import torchvision

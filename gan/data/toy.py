@@ -8,7 +8,8 @@ from __future__ import annotations
 import math
 
 import torch
-from torch.utils.data import Dataset
+
+from gan.data.base import PointsDataset
 
 
 def ring_means(num_modes: int, radius: float) -> torch.Tensor:
@@ -22,13 +23,11 @@ def grid_means(side: int, spacing: float) -> torch.Tensor:
     return torch.stack([xs.flatten(), ys.flatten()], dim=1)
 
 
-class GaussianMixtureDataset(Dataset):
+class GaussianMixtureDataset(PointsDataset):
     """A fixed sample of `num_samples` points from an equal-weight isotropic Gaussian mixture.
 
     The label is the index of the mode a point was drawn from.
     """
-
-    kind = "points"
 
     def __init__(self, name: str, means: torch.Tensor, std: float, num_samples: int, split: str, seed: int):
         generator = torch.Generator().manual_seed(seed * 2 + (0 if split == "train" else 1))

@@ -17,8 +17,8 @@ import torch
 from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
 
-from gan.callbacks import at_max_steps
 from gan.metrics.evaluator import Evaluator, build_evaluator
+from gan.train.callbacks import at_max_steps
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class EvaluationCallback(L.Callback):
         datamodule = trainer.datamodule
         if datamodule is None or not hasattr(datamodule, "make_dataset"):
             raise ValueError("the metrics callback needs the project's datamodule (make_dataset(split)) for the "
-                             "reference data; train with gan.training.train")
+                             "reference data; train with gan.train.run.train")
         # Rank 0 first: it trains the classifier / extracts real features into the cache; the other ranks then read
         # them instead of all doing (and racing on) the same work.
         if trainer.is_global_zero:

@@ -24,7 +24,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
-from gan.checkpoints import atomic_torch_save
+from gan.data.base import check_dataset
+from gan.io import atomic_torch_save
 from gan.metrics.extractors import FeatureExtractor
 
 log = logging.getLogger(__name__)
@@ -101,11 +102,12 @@ def _load_all(dataset: Dataset) -> tuple[Tensor, Tensor]:
 
 
 def _check_labelled(dataset: Dataset, labels: Tensor) -> int:
-    num_classes = int(getattr(dataset, "num_classes", 0) or 0)
+    dataset = check_dataset(dataset, purpose="the domain classifier")
+    num_classes = int(dataset.num_classes)
     if num_classes < 2 or (labels < 0).any() or (labels >= num_classes).any():
         raise ValueError(
             f"the domain classifier needs a labelled dataset (class ids 0..num_classes-1); "
-            f"{getattr(dataset, 'fingerprint', type(dataset).__name__)} has num_classes={num_classes} and labels in "
+            f"{dataset.fingerprint} has num_classes={num_classes} and labels in "
             f"[{int(labels.min())}, {int(labels.max())}]. Use metrics=inception for unlabelled data."
         )
     return num_classes
@@ -180,10 +182,7 @@ def load_or_train_classifier(
 ) -> ClassifierExtractor:
     """The classifier of `dataset(split=train_split)` from the cache, trained and saved first if it is not there."""
     train_set = dataset(split=train_split)
-    fingerprint = getattr(train_set, "fingerprint", None)
-    if not fingerprint:
-        raise ValueError(f"{type(train_set).__name__} has no .fingerprint; the classifier cache needs one to know "
-                         "which data it was trained on")
+    fingerprint = check_dataset(train_set, purpose="the domain classifier cache").fingerprint
     recipe: dict[str, Any] = {"format_version": FORMAT_VERSION, "dataset": fingerprint, "seed": seed,
                               "epochs": epochs, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay,
                               "width": width, "feature_dim": feature_dim}

@@ -22,11 +22,14 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.inception import InceptionScore
 from torchmetrics.image.kid import KernelInceptionDistance
 
-from gan.latents import seeded_inputs
+from gan.compat import set_fid_real_sums, set_kid_real_features
+from gan.data.base import ImageDataset, PointsDataset, check_dataset
 from gan.metrics.extractors import FeatureExtractor, Passthrough
 from gan.metrics.protocol import image_protocol, toy_protocol
 from gan.metrics.stats import real_features
 from gan.metrics.toy import ModeCoverage
+from gan.sample.generate import generate_in_batches
+from gan.sample.latents import seeded_inputs
 
 # (n, seed) -> n samples; images in [-1, 1] or (n, 2) points.
 Sampler = Callable[[int, int], Tensor]
@@ -110,9 +113,8 @@ class ImageEvaluator:
         real_share = self.real[share.start : share.stop]
         sums = self._real_sums(real_share, (rank, world_size))
         fid = FrechetInceptionDistance(feature=Passthrough(d)).to(device)
-        fid.real_features_sum = sums.total.to(device).clone()
-        fid.real_features_cov_sum = sums.cov.to(device).clone()
-        fid.real_features_num_samples = torch.tensor(sums.count, dtype=torch.long, device=device)
+        set_fid_real_sums(fid, sums.total.to(device).clone(), sums.cov.to(device).clone(),
+                          torch.tensor(sums.count, dtype=torch.long, device=device))
         fid.update(fake, real=False)
 
         subset_size = min(int(self.kid["subset_size"]), len(self.real), self.num_fake_samples)
@@ -124,7 +126,7 @@ class ImageEvaluator:
             inception = (InceptionScore(feature=Passthrough(self.extractor.num_logits),
                                         splits=int(self.inception_score["splits"])).to(device)
                          if self.inception_score else None)
-        kid.real_features = [real_share.to(device)]
+        set_kid_real_features(kid, real_share.to(device))
         kid.update(fake, real=False)
         if inception is not None:
             inception.update(torch.cat(logits) if logits else torch.zeros(0, self.extractor.num_logits, device=device))
@@ -179,19 +181,17 @@ def build_evaluator(settings: Mapping[str, Any], make_dataset: Callable[[str], D
     n = int(num_fake_samples or settings["num_fake_samples"])
     split = settings["reference_split"]
     reference = make_dataset(split)
-    fingerprint = getattr(reference, "fingerprint", type(reference).__name__)
     kind = settings["kind"]
     if kind == "toy":
-        if not hasattr(reference, "means"):
-            raise ValueError(f"metrics=toy needs a toy mixture dataset with .means and .std, got {fingerprint}; use "
-                             "metrics=classifier or metrics=inception for images")
+        reference = check_dataset(reference, PointsDataset, "metrics=toy")
+        fingerprint = reference.fingerprint
         threshold = float(settings["hq_threshold_std"])
         return ToyEvaluator(reference.means, reference.std, threshold, toy_protocol(fingerprint, n, threshold), n,
                             int(settings["batch_size"]))
     if kind != "image":
         raise ValueError(f"metrics kind must be 'image' or 'toy', got {kind!r}")
-    if getattr(reference, "kind", "image") != "image":
-        raise ValueError(f"{fingerprint} holds points, not images; use metrics=toy")
+    reference = check_dataset(reference, ImageDataset, f"metrics={settings.get('name', kind)}")
+    fingerprint = reference.fingerprint
     extractor: FeatureExtractor = instantiate(settings["extractor"]).to(device)
     num_real = settings.get("num_real_samples")
     real = real_features(reference, split, extractor, settings["cache_dir"], num_real, int(settings["batch_size"]),
@@ -210,7 +210,6 @@ def generator_sampler(generator: torch.nn.Module, latent_dim: int, num_classes: 
     @torch.no_grad()
     def sample(n: int, seed: int) -> Tensor:
         z, y = seeded_inputs(n, seed, latent_dim, num_classes)
-        generator.eval()
-        return generator(z.to(device), None if y is None else y.to(device))
+        return generate_in_batches(generator.to(device), z, y, n)
 
     return sample

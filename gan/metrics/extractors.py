@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from gan.checkpoints import file_sha256
+from gan.data.pixels import to_uint8
+from gan.io import file_sha256
 
 INCEPTION_URL = (
     "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
@@ -26,7 +27,6 @@ INCEPTION_FILE_NAMES = ("weights-inception-2015-12-05-6726825d.pth", "pt_incepti
 INCEPTION_SHA256_PREFIX = "6726825d"
 # torch-fidelity's layer names: pool3 features (what FID uses) and the logits IS uses (torch-fidelity's default).
 INCEPTION_FEATURES, INCEPTION_LOGITS = "2048", "logits_unbiased"
-UINT8_MAX = 255
 
 
 
@@ -57,7 +57,7 @@ def to_uint8_rgb(images: Tensor) -> Tensor:
     """[-1, 1] float images (N, 1 or 3, H, W) -> uint8 RGB in [0, 255], grayscale repeated to 3 channels."""
     if images.ndim != 4 or images.shape[1] not in (1, 3):
         raise ValueError(f"expected images (N, 1 or 3, H, W) in [-1, 1], got shape {tuple(images.shape)}")
-    pixels = ((images.float().clamp(-1, 1) + 1) * (UINT8_MAX / 2)).round().to(torch.uint8)
+    pixels = to_uint8(images)
     return pixels.expand(-1, 3, -1, -1) if pixels.shape[1] == 1 else pixels
 
 

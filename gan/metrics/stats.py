@@ -22,7 +22,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from gan.checkpoints import atomic_torch_save
+from gan.data.base import check_dataset
+from gan.io import atomic_torch_save
 from gan.metrics.extractors import FeatureExtractor
 
 log = logging.getLogger(__name__)
@@ -75,10 +76,7 @@ def extract_features(extractor: FeatureExtractor, dataset: Dataset, batch_size: 
 def real_features(dataset: Dataset, split: str, extractor: FeatureExtractor, cache_dir: str | Path,
                   num_samples: int | None, batch_size: int, device: str | torch.device = "cpu") -> RealFeatures:
     """Features of the first `num_samples` items of `dataset` (all if None), from the cache or extracted and cached."""
-    fingerprint = getattr(dataset, "fingerprint", None)
-    if not fingerprint:
-        raise ValueError(f"{type(dataset).__name__} has no .fingerprint; real statistics cannot be cached safely "
-                         "without one (add a fingerprint naming dataset, split and transform)")
+    fingerprint = check_dataset(dataset, purpose="the real-feature cache").fingerprint
     if num_samples is not None and not 1 < num_samples <= len(dataset):
         raise ValueError(f"metrics.num_real_samples={num_samples} but {fingerprint} has {len(dataset)} items; use a "
                          "number in [2, len] or null for all")

@@ -11,11 +11,11 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
-from gan.builders import build_datamodule, build_module
-from gan.callbacks import BestCheckpoint, FinalStepCheckpoint, RunStatus, SampleGrid
-from gan.checkpoints import AtomicCheckpointIO, load_pretrained_weights, read_checkpoint, resolve_checkpoint_path
-from gan.csv_log import RunCSVLogger
-from gan.module import GAN, NonFiniteLossError
+from gan.train.builders import build_datamodule, build_module
+from gan.train.callbacks import BestCheckpoint, FinalStepCheckpoint, RunStatus, SampleGrid
+from gan.train.checkpoints import AtomicCheckpointIO, load_pretrained_weights, read_checkpoint, resolve_checkpoint_path
+from gan.train.csv_log import RunCSVLogger
+from gan.train.module import GAN, NonFiniteLossError
 
 CHECKPOINT_DIR = "checkpoints"
 SAMPLES_DIR = "samples"

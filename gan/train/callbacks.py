@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -13,12 +11,9 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torchvision.utils import make_grid, save_image
 
-
-def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    """Write JSON via a temporary file and rename, so a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2))
-    os.replace(tmp, path)
+from gan.compat import checkpoint_interval, set_checkpoint_interval
+from gan.data.base import PointsDataset
+from gan.io import write_json_atomic
 
 
 class SampleGrid(L.Callback):
@@ -54,7 +49,7 @@ class SampleGrid(L.Callback):
         self.out_dir.mkdir(parents=True, exist_ok=True)
         path = self.out_dir / f"step_{trainer.global_step:07d}.png"
         dataset = trainer.datamodule.train_dataset if trainer.datamodule is not None else None
-        if getattr(dataset, "kind", "image") == "points":
+        if isinstance(dataset, PointsDataset):
             samples = pl_module.generate_batched(self.points_to_plot, self.seed, self.points_to_plot).cpu()
             _scatter(samples, dataset, path, trainer.global_step)
             return path
@@ -68,7 +63,7 @@ class SampleGrid(L.Callback):
         return path
 
 
-def _scatter(samples: torch.Tensor, dataset: Any, path: Path, step: int) -> None:
+def _scatter(samples: torch.Tensor, dataset: PointsDataset, path: Path, step: int) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -76,9 +71,8 @@ def _scatter(samples: torch.Tensor, dataset: Any, path: Path, step: int) -> None
 
     fig, ax = plt.subplots(figsize=(4, 4))
     ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.5, label="G_ema samples")
-    means = getattr(dataset, "means", None)
-    if means is not None:
-        ax.scatter(means[:, 0], means[:, 1], s=20, marker="x", color="red", label="modes")
+    means = dataset.means
+    ax.scatter(means[:, 0], means[:, 1], s=20, marker="x", color="red", label="modes")
     ax.set_title(f"step {step}")
     ax.set_aspect("equal")
     ax.legend(loc="upper right", fontsize=6)
@@ -117,15 +111,15 @@ class BestCheckpoint(ModelCheckpoint):
     """
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
-        every = self._every_n_train_steps
+        every = checkpoint_interval(self)
         if not at_max_steps(trainer) or every < 1 or trainer.global_step % every == 0:
             super().on_train_batch_end(trainer, pl_module, *args)
             return
-        self._every_n_train_steps = trainer.global_step  # this one step counts as a save step
+        set_checkpoint_interval(self, trainer.global_step)  # this one step counts as a save step
         try:
             super().on_train_batch_end(trainer, pl_module, *args)
         finally:
-            self._every_n_train_steps = every
+            set_checkpoint_interval(self, every)
 
 
 class RunStatus(L.Callback):

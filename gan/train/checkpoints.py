@@ -11,7 +11,6 @@ a checkpoint never runs code from the file.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,7 +21,9 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch import Tensor, nn
 
-# The `format` field of an export file; `gan.export` writes it and the loaders here check it.
+from gan.io import atomic_torch_save, file_sha256
+
+# The `format` field of an export file; `gan.sample.export` writes it and the loaders here check it.
 EXPORT_FORMAT = "gan-generator"
 EXPORT_FORMAT_VERSION = 1
 # Prefixes of the networks inside a training checkpoint's `state_dict`.
@@ -32,8 +33,6 @@ GENERATOR_EMA_PREFIX = "generator_ema."
 NETWORK_PREFIXES = (GENERATOR_PREFIX, DISCRIMINATOR_PREFIX, GENERATOR_EMA_PREFIX)
 # Error messages list at most this many mismatching keys of each kind (the rest are counted), so they stay readable.
 MAX_LISTED_KEYS = 8
-# Hashing reads the file in chunks of this size: memory stays flat for multi-GB checkpoints.
-HASH_CHUNK_BYTES = 1 << 20
 
 
 class CheckpointError(RuntimeError):
@@ -50,43 +49,6 @@ class NotAGANCheckpointError(CheckpointError):
 
 class ArchitectureMismatchError(CheckpointError):
     """The checkpoint's networks do not fit the networks the current config builds."""
-
-
-# ---------------------------------------------------------------------------------------------------- writing
-def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    """`torch.save` to a temporary file beside `path`, fsync it, then rename it over `path`.
-
-    `os.replace` is atomic on POSIX and Windows when both names are on one filesystem (hence the temporary file in the
-    same directory): a reader, or a process killed at any instant, sees either the old complete file or the new one.
-    The directory is fsynced too so the rename itself survives a power cut.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # The pid keeps two writers (e.g. two DDP ranks by mistake) from sharing one temporary file.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # some platforms (Windows) cannot open directories; the rename is still atomic there
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -158,14 +120,6 @@ def checkpoint_kind(checkpoint: Mapping[str, Any], path: Any = "checkpoint") -> 
         f"format={EXPORT_FORMAT!r}. Pass a checkpoint written by gan-train (a run's checkpoints/last.ckpt or "
         "best.ckpt) or an export from `gan-export`."
     )
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(HASH_CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _first_line(error: BaseException) -> str:

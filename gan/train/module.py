@@ -12,18 +12,18 @@ DDP: Lightning wraps the whole module, so during the D update G's parameters get
 from __future__ import annotations
 
 import copy
-import random
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 from torch import Tensor, nn
 
-from gan.checkpoints import check_state_dict, checkpoint_kind, network_tensors
-from gan.latents import seeded_inputs
+from gan.compat import logger_should_update
+from gan.sample.generate import generate_in_batches
+from gan.sample.latents import seeded_inputs
+from gan.train.checkpoints import check_state_dict, checkpoint_kind, network_tensors
+from gan.train.rng import TrainingRNG, global_rng_states, set_global_rng_states
 
 LossD = Callable[[Tensor, Tensor], Tensor]
 LossG = Callable[[Tensor], Tensor]
@@ -32,69 +32,6 @@ Penalty = Callable[..., Tensor]
 
 class NonFiniteLossError(FloatingPointError):
     """A loss became NaN or inf; training stops so no broken weights are written over good checkpoints."""
-
-
-class TrainingRNG:
-    """The random stream of the training steps, kept apart from torch's global RNG.
-
-    Training draws latents and augmentation parameters from torch's global RNG (CPU, and CUDA on a GPU). Anything
-    else that draws from it between steps (an evaluation callback, a sample grid, a user callback) would shift the
-    training randomness, so a run with metrics on would train differently from one with metrics off, and a run
-    resumed from a checkpoint written before such a draw would diverge. Each training step therefore runs with the
-    global RNG swapped to this stream's state and swapped back afterwards; the stream's state is saved in
-    checkpoints. Accelerators other than CUDA draw from their own global RNG, unforked.
-    """
-
-    def __init__(self) -> None:
-        self.cpu_state = torch.get_rng_state()
-        self.cuda_state: Tensor | None = None
-
-    @contextmanager
-    def active(self, device: torch.device) -> Iterator[None]:
-        cuda = device.type == "cuda"
-        outer_cpu = torch.get_rng_state()
-        outer_cuda = torch.cuda.get_rng_state(device) if cuda else None
-        torch.set_rng_state(self.cpu_state)
-        if cuda:
-            if self.cuda_state is None:
-                # First step on this GPU: seed its generator from the CPU stream, so it too follows the run's seed.
-                with torch.cuda.device(device):
-                    torch.cuda.manual_seed(int(torch.randint(torch.iinfo(torch.int64).max, ())))
-            else:
-                torch.cuda.set_rng_state(self.cuda_state, device)
-        try:
-            yield
-            self.cpu_state = torch.get_rng_state()
-            if cuda:
-                self.cuda_state = torch.cuda.get_rng_state(device)
-        finally:
-            torch.set_rng_state(outer_cpu)
-            if cuda:
-                torch.cuda.set_rng_state(outer_cuda, device)
-
-    def state_dict(self) -> dict[str, Tensor | None]:
-        return {"cpu": self.cpu_state.clone(), "cuda": None if self.cuda_state is None else self.cuda_state.clone()}
-
-    def load_state_dict(self, state: dict[str, Tensor | None]) -> None:
-        self.cpu_state = state["cpu"].clone()
-        # A CUDA state resumed on a CPU-only machine is unused; resumed on a GPU it continues the stream.
-        self.cuda_state = None if state.get("cuda") is None else state["cuda"].clone()
-
-
-def global_rng_states() -> dict[str, Any]:
-    """numpy's and Python's global RNG states as plain numbers and tensors (checkpoints load with weights_only)."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    return {"numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                      "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
-            "python": random.getstate()}
-
-
-def set_global_rng_states(states: dict[str, Any]) -> None:
-    state = states["numpy"]
-    np.random.set_state((state["kind"], state["keys"].numpy().astype(np.uint32), state["pos"], state["has_gauss"],
-                         state["cached_gaussian"]))
-    version, internal, gauss = states["python"]
-    random.setstate((version, tuple(internal), gauss))
 
 
 class GAN(L.LightningModule):
@@ -184,24 +121,13 @@ class GAN(L.LightningModule):
         z, y = seeded_inputs(n, seed, self.latent_dim, self.num_classes)
         return z.to(self.device), None if y is None else y.to(self.device)
 
-    @torch.no_grad()
     def generate(self, z: Tensor, y: Tensor | None = None, use_ema: bool = True) -> Tensor:
         net = self.generator_ema if use_ema else self.generator
-        was_training = net.training
-        net.eval()
-        try:
-            return net(z, y)
-        finally:
-            net.train(was_training)
+        return generate_in_batches(net, z, y, max(1, len(z)))
 
-    @torch.no_grad()
     def generate_batched(self, n: int, seed: int, batch_size: int, use_ema: bool = True) -> Tensor:
         z, y = self.sample_inputs(n, seed)
-        chunks = [
-            self.generate(z[i : i + batch_size], None if y is None else y[i : i + batch_size], use_ema)
-            for i in range(0, n, batch_size)
-        ]
-        return torch.cat(chunks)
+        return generate_in_batches(self.generator_ema if use_ema else self.generator, z, y, batch_size)
 
     def _random_inputs(self, n: int) -> tuple[Tensor, Tensor | None]:
         z = torch.randn(n, self.latent_dim, device=self.device)
@@ -292,11 +218,7 @@ class GAN(L.LightningModule):
         7 values a step that was 6% of a DCGAN step at 32x32 (`make bench`). Values logged on other steps are never
         written, so they are not logged at all. Outside a Trainer (tests calling training_step directly) always True.
         """
-        trainer = self._trainer
-        if trainer is None:
-            return True
-        # Lightning's own rule (the logger connector's should_update_logs); not public API, hence the fallback.
-        return bool(getattr(trainer._logger_connector, "should_update_logs", True))
+        return logger_should_update(self._trainer)
 
     @torch.no_grad()
     def _update_ema(self) -> None:

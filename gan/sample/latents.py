@@ -2,7 +2,7 @@
 
 Training (`GAN.generate_batched`) and `gan-eval` (`gan.metrics.evaluator.generator_sampler`) both draw through this
 function, so gan-eval with a run's seed and sample count scores exactly the images its evaluation rows scored.
-(`gan-sample` uses a per-seed recipe instead, `gan.sampling.latents_for_seeds`: one image per seed.)
+(`gan-sample` uses a per-seed recipe instead, `gan.sample.render.latents_for_seeds`: one image per seed.)
 """
 
 from __future__ import annotations

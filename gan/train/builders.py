@@ -8,8 +8,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from gan.data.datamodule import GANDataModule
-from gan.module import GAN
-from gan.resumable import ResumableDataModule
+from gan.data.resumable import ResumableDataModule
+from gan.train.module import GAN
 
 
 def build_datamodule(cfg: DictConfig) -> GANDataModule:

@@ -5,8 +5,9 @@ the command line. Under `gan-train -m ...` that command line includes `-m` and t
 launches the whole sweep again (it only rewrites hydra.run.dir, which a multirun ignores). Single runs are fine
 (Lightning passes the child its run directory), and so are processes the cluster starts itself (SLURM tasks via
 hydra/launcher=slurm_ddp, torchrun), which re-execute nothing. ddp_spawn would avoid the re-execution too, but is not
-offered: with this project's checkpoint IO it fails when the workers hand their weights back (see
-notes/issue4_patches.md), and the main process would not have the workers' optimiser state for last.ckpt.
+offered: with this project's checkpoint IO it fails when the workers hand their weights back (Lightning returns a
+bare state dict through the checkpoint IO, which refuses anything that is not a full training checkpoint), and the
+main process would not have the workers' optimiser state for last.ckpt.
 """
 
 from __future__ import annotations

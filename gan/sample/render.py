@@ -23,7 +23,9 @@ from PIL.PngImagePlugin import PngInfo
 from torch import Tensor
 
 import gan
-from gan.checkpoints import CheckpointError, LoadedGenerator, load_generator
+from gan.data.pixels import UINT8_MAX, to_uint8
+from gan.sample.generate import generate_in_batches
+from gan.train.checkpoints import CheckpointError, LoadedGenerator, load_generator
 
 # The recipe seed -> (z, y) below; bump it if the recipe ever changes, so old images say how they were made.
 LATENT_RECIPE = "per-seed torch.Generator(cpu).manual_seed(seed): z = randn(1, latent_dim), y = randint(num_classes) " \
@@ -40,7 +42,6 @@ IPTC_TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype
 SINGLE_NAME = "seed_{seed:06d}.png"
 GRID_NAME = "grid.png"
 INTERPOLATION_NAME = "interpolation"
-UINT8_MAX = 255
 # The human-readable Description names this many seeds and hash characters (the full record is in gan:provenance).
 DESCRIPTION_SEEDS = 8
 DESCRIPTION_HASH_CHARS = 16
@@ -167,22 +168,14 @@ def interpolation_path(keyframes: Tensor, steps: int, method: str, loop: bool) -
 
 
 # ---------------------------------------------------------------------------------------------------- images
-@torch.no_grad()
 def generate(loaded: LoadedGenerator, z: Tensor, y: Tensor | None, batch_size: int) -> Tensor:
-    """G_ema(z, y) in batches, returned on the CPU in [-1, 1]. G_ema is in eval mode: samples are independent of
-    their batch-mates (batch norm uses its running statistics)."""
-    net = loaded.generator
-    device = next(net.parameters()).device
-    chunks = []
-    for start in range(0, len(z), batch_size):
-        y_chunk = None if y is None else y[start:start + batch_size].to(device)
-        chunks.append(net(z[start:start + batch_size].to(device), y_chunk).float().cpu())
-    return torch.cat(chunks)
+    """G_ema(z, y) in batches, returned on the CPU in [-1, 1]."""
+    return generate_in_batches(loaded.generator, z, y, batch_size).float().cpu()
 
 
-def to_uint8(images: Tensor) -> Tensor:
-    """(N, C, H, W) in [-1, 1] -> (N, H, W, C) uint8, rounding to the nearest level."""
-    return ((images.clamp(-1, 1) + 1) * (UINT8_MAX / 2)).round().to(torch.uint8).permute(0, 2, 3, 1)
+def to_uint8_hwc(images: Tensor) -> Tensor:
+    """(N, C, H, W) in [-1, 1] -> (N, H, W, C) uint8, the layout image files use."""
+    return to_uint8(images).permute(0, 2, 3, 1)
 
 
 def _upscaled(pixels: np.ndarray, upscale: int) -> np.ndarray:
@@ -237,7 +230,7 @@ def render_frames(loaded: LoadedGenerator, spec: Render) -> np.ndarray:
         z = interpolation_path(z, inter["steps"], inter["method"], inter["loop"])
         # One class for the whole path (the first keyframe's), so only the latent moves.
         y = None if y is None else y[:1].expand(len(z))
-    return to_uint8(generate(loaded, z, y, spec.batch_size)).numpy()
+    return to_uint8_hwc(generate(loaded, z, y, spec.batch_size)).numpy()
 
 
 def render(loaded: LoadedGenerator, spec: Render) -> np.ndarray:

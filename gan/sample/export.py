@@ -12,13 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import gan
-from gan.checkpoints import (
+from gan.io import atomic_torch_save, file_sha256
+from gan.train.checkpoints import (
     EXPORT_FORMAT,
     EXPORT_FORMAT_VERSION,
     NotAGANCheckpointError,
-    atomic_torch_save,
     checkpoint_kind,
-    file_sha256,
     generator_state,
     load_generator,
     read_checkpoint,

@@ -1,0 +1,69 @@
+"""The only place that touches private attributes of the libraries we build on.
+
+Each function here relies on something Lightning or torchmetrics does not promise to keep. Keeping them together
+means an upgrade that moves one fails in one place, and `tests/test_compat.py` pins each to the installed versions:
+it checks the attribute is still there and still means what we use it for.
+"""
+
+from __future__ import annotations
+
+import csv
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from torch import Tensor
+
+
+def logger_should_update(trainer: L.Trainer | None) -> bool:
+    """Whether Lightning writes this step's logged values to the loggers (every `trainer.log_every_n_steps`).
+
+    Lightning's own rule lives on its private logger connector. Outside a Trainer (a test calling training_step
+    directly) every step counts.
+    """
+    if trainer is None:
+        return True
+    return bool(trainer._logger_connector.should_update_logs)
+
+
+def checkpoint_interval(callback: ModelCheckpoint) -> int:
+    """`ModelCheckpoint(every_n_train_steps=...)` as the callback keeps it (no public getter)."""
+    return int(callback._every_n_train_steps)
+
+
+def set_checkpoint_interval(callback: ModelCheckpoint, every_n_train_steps: int) -> None:
+    callback._every_n_train_steps = every_n_train_steps
+
+
+class AppendingExperimentWriter(ExperimentWriter):
+    """Lightning's CSV writer that keeps an existing metrics.csv (and its header) instead of deleting it.
+
+    The base class removes the file in the private `_check_log_dir_exists` when it starts.
+    """
+
+    def _check_log_dir_exists(self) -> None:
+        # Keep the file; take its header so new rows line up with the old ones (new keys rewrite the header).
+        if self._fs.isfile(self.metrics_file_path):
+            with self._fs.open(self.metrics_file_path, "r", newline="") as file:
+                self.metrics_keys = list(csv.DictReader(file).fieldnames or [])
+
+
+def use_appending_writer(logger: Any) -> None:
+    """Give a `CSVLogger` an `AppendingExperimentWriter` before it creates its own (its private `_experiment`)."""
+    if logger._experiment is None:
+        logger._fs.makedirs(logger.root_dir, exist_ok=True)
+        logger._experiment = AppendingExperimentWriter(log_dir=logger.log_dir)
+
+
+def set_fid_real_sums(fid: Any, total: Tensor, cov_sum: Tensor, count: Tensor) -> None:
+    """Load precomputed real-feature sums into a torchmetrics `FrechetInceptionDistance` (what update(real=True) would
+    have accumulated), so cached real statistics are not re-fed image by image."""
+    fid.real_features_sum = total
+    fid.real_features_cov_sum = cov_sum
+    fid.real_features_num_samples = count
+
+
+def set_kid_real_features(kid: Any, features: Tensor) -> None:
+    """Load precomputed real features into a torchmetrics `KernelInceptionDistance` (its list state)."""
+    kid.real_features = [features]

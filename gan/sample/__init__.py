@@ -1,0 +1,1 @@
+"""Generation from a trained model: latents, truncation, interpolation, rendering with provenance, export."""
