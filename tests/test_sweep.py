@@ -12,14 +12,14 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
-from hydra import compose, initialize_config_dir
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
 from gan.cli.compare import main as compare_main
+from gan.config import compose_config
 from gan.paths import REPO_ROOT
 from gan.train.multirun import DDPMultirunError, check_ddp_multirun, relaunches_script
-from tests.conftest import CONF_DIR, make_config
+from tests.conftest import make_config
 
 REPO = REPO_ROOT
 # toy data, small MLPs, a handful of steps: each run takes seconds
@@ -79,8 +79,7 @@ def test_optuna_sweeper_minimises_the_returned_best_score(tmp_path):
 
 
 def _hydra_config(*overrides: str):
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        return compose(config_name="train", overrides=list(overrides), return_hydra_config=True).hydra
+    return compose_config("train", overrides, return_hydra_config=True).hydra
 
 
 def test_slurm_launcher_configs_compose():

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.linalg
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
+from gan.config import compose_config
 from gan.metrics.stats import extract_features
-from gan.paths import CONFIG_DIR
-
-CONF_DIR = str(CONFIG_DIR)
 
 
 def fid(a: np.ndarray, b: np.ndarray) -> float:
@@ -26,8 +23,7 @@ def fid(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def main() -> None:
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose(config_name="train", overrides=["experiment=study_digits"])
+    cfg = compose_config("train", ["experiment=study_digits"])
     extractor = instantiate(cfg.metrics.extractor)
     dataset = instantiate(cfg.data.dataset)
     train, test = dataset(split="train"), dataset(split="test")

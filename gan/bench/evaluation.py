@@ -55,16 +55,16 @@ def measure_evaluation(cfg: Any, module: Any, device: torch.device, spec: dict[s
 
     from gan.metrics.evaluator import build_evaluator
     from gan.metrics.extractors import Passthrough
-    from gan.train.builders import build_datamodule
+    from gan.train.builders import build_dataset_factory
 
     # A random Inception is not the standard file: the metrics package rightly warns, and here that is intended.
     logging.getLogger("gan.metrics").setLevel(logging.ERROR)
-    settings = cfg.metrics.callback.settings
+    settings = cfg.metrics
     module = module.to(device)
 
     synchronize()
     start = time.perf_counter()
-    evaluator = build_evaluator(settings, build_datamodule(cfg).make_dataset, device)
+    evaluator = build_evaluator(settings, build_dataset_factory(cfg), device)
     synchronize()
     setup_s = time.perf_counter() - start
 

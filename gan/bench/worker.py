@@ -33,12 +33,9 @@ class CycledBatches:
 
 def compose_train_config(overrides: list[str]) -> Any:
     """The config `gan-train <overrides>` would run with (composed from conf/train.yaml, outside a Hydra run)."""
-    from hydra import compose, initialize_config_dir
+    from gan.config import compose_config
 
-    from gan.paths import CONFIG_DIR
-
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return compose(config_name="train", overrides=list(overrides))
+    return compose_config("train", overrides)
 
 
 def in_memory_batches(cfg: Any, count: int, device: Any) -> list[Any]:

@@ -22,9 +22,10 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from gan.cli.quiet import quiet_known_messages
+from gan.config import compose_config
 from gan.metrics.evaluator import build_evaluator, generator_sampler
 from gan.paths import CONFIG_DIR
-from gan.train.builders import build_datamodule
+from gan.train.builders import build_dataset_factory
 from gan.train.checkpoints import load_generator, resolve_checkpoint_path
 
 # Default metrics group by data kind when neither the command line nor the checkpoint names one.
@@ -39,14 +40,14 @@ def metrics_config(cfg: DictConfig, train_cfg: DictConfig) -> tuple[DictConfig, 
         merged.metrics = OmegaConf.create(OmegaConf.to_container(cfg.metrics, resolve=False))
         return merged, f"metrics={cfg.metrics.get('name', '?')} (command line)"
     stored = train_cfg.get("metrics")
-    if stored is not None and stored.get("callback"):
+    if stored is not None and stored.get("kind"):
         return merged, f"metrics={stored.get('name', '?')} (the run's own)"
     kind = train_cfg.data.get("kind", "image")
     if kind not in DEFAULT_METRICS:
         raise ValueError(f"the checkpoint's data.kind={kind!r} has no default metrics; pass metrics=classifier, "
                          "metrics=inception or metrics=toy")
     name = DEFAULT_METRICS[kind]
-    merged.metrics = OmegaConf.load(CONFIG_DIR / "metrics" / f"{name}.yaml")
+    merged.metrics = compose_config("eval", [f"metrics={name}"]).metrics
     return merged, f"metrics={name} (default for data.kind={kind})"
 
 
@@ -68,8 +69,8 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         raise ValueError("seeds=[] evaluates nothing; pass e.g. seeds=[0,1,2]")
     loaded = load_generator(resolve_checkpoint_path(cfg.ckpt, "ckpt"), cfg.device)
     merged, source = metrics_config(cfg, OmegaConf.create(loaded.config))
-    settings = OmegaConf.to_container(merged.metrics.callback.settings, resolve=True)
-    evaluator = build_evaluator(settings, build_datamodule(merged).make_dataset, cfg.device, num_fake_samples=cfg.n)
+    settings = OmegaConf.to_container(merged.metrics, resolve=True)
+    evaluator = build_evaluator(settings, build_dataset_factory(merged), cfg.device, num_fake_samples=cfg.n)
     sample = generator_sampler(loaded.generator, loaded.latent_dim, loaded.num_classes, cfg.device)
     rows = [{"seed": seed, **evaluator.evaluate(sample, seed, device=cfg.device)} for seed in seeds]
     summary = summarise(rows)

@@ -24,13 +24,15 @@ log = logging.getLogger(__name__)
 
 
 class EvaluationCallback(L.Callback):
-    def __init__(self, every_n_steps: int, monitor: str | None, settings: Mapping[str, Any] | DictConfig):
+    """Scores G_ema as `settings` (a metrics group, `cfg.metrics`) says; `settings.monitor` goes to callback_metrics."""
+
+    def __init__(self, every_n_steps: int, settings: Mapping[str, Any] | DictConfig):
         if every_n_steps < 1:
             raise ValueError(f"eval_every_n_steps must be >= 1, got {every_n_steps}")
         self.every_n_steps = every_n_steps
-        self.monitor = monitor
         self.settings = OmegaConf.to_container(settings, resolve=True) if isinstance(settings, DictConfig) \
             else dict(settings)
+        self.monitor = self.settings.get("monitor")
         self.seed = int(self.settings["seed"])
         self.evaluator: Evaluator | None = None
         self.last_row: dict[str, float] | None = None

@@ -171,7 +171,7 @@ class ToyEvaluator:
 
 def build_evaluator(settings: Mapping[str, Any], make_dataset: Callable[[str], Dataset],
                     device: str | torch.device = "cpu", num_fake_samples: int | None = None) -> Evaluator:
-    """The evaluator `settings` (a metrics config's `callback.settings`, resolved) describes.
+    """The evaluator `settings` (a metrics group, `cfg.metrics`, resolved) describes.
 
     `make_dataset(split)` gives the reference data. Builds (or trains) the extractor and loads (or extracts) the real
     features: under DDP call it on rank 0 first, so the other ranks find both in the cache.
@@ -189,7 +189,7 @@ def build_evaluator(settings: Mapping[str, Any], make_dataset: Callable[[str], D
         return ToyEvaluator(reference.means, reference.std, threshold, toy_protocol(fingerprint, n, threshold), n,
                             int(settings["batch_size"]))
     if kind != "image":
-        raise ValueError(f"metrics kind must be 'image' or 'toy', got {kind!r}")
+        raise ValueError(f"metrics.kind must be 'image' or 'toy', got {kind!r}")
     reference = check_dataset(reference, ImageDataset, f"metrics={settings.get('name', kind)}")
     fingerprint = reference.fingerprint
     extractor: FeatureExtractor = instantiate(settings["extractor"]).to(device)

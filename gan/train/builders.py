@@ -1,18 +1,30 @@
-"""Config -> objects. The one place that knows the shape of the Hydra config; CLIs and tests call these."""
+"""Config -> objects. Hydra instantiates each part from its `_target_`; these functions only say which node is which.
+
+The GAN module is `cfg.module` (conf/train.yaml wires the model, loss, optim, augment and speed groups into it), the
+data is `cfg.data.dataset` (a partial: called with `split=`), the evaluation is `cfg.metrics`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from gan.data.datamodule import GANDataModule
+from gan.config import instantiate_node
+from gan.data.base import GANDataset
 from gan.data.resumable import ResumableDataModule
 from gan.train.module import GAN
 
 
-def build_datamodule(cfg: DictConfig) -> GANDataModule:
+def build_dataset_factory(cfg: DictConfig) -> Callable[[str], GANDataset]:
+    """`split -> dataset` for the configured data (what metrics and the classifier read their reference data from)."""
+    make = instantiate(cfg.data.dataset)
+    return lambda split: make(split=split)
+
+
+def build_datamodule(cfg: DictConfig) -> ResumableDataModule:
     """The data module; its training order is a function of `cfg.seed` and the epoch, so resuming is exact."""
     return ResumableDataModule(
         dataset_factory=instantiate(cfg.data.dataset),
@@ -23,31 +35,11 @@ def build_datamodule(cfg: DictConfig) -> GANDataModule:
 
 
 def build_module(cfg: DictConfig) -> GAN:
-    """The LightningModule described by `cfg`, with the resolved config stored inside for its checkpoints."""
-    model, loss, optim = cfg.model, cfg.loss, cfg.optim
-    augment_cfg = cfg.get("augment")
-    return GAN(
-        generator=instantiate(model.generator),
-        discriminator=instantiate(model.discriminator),
-        d_loss=instantiate(loss.discriminator),
-        g_loss=instantiate(loss.generator),
-        g_optimizer=instantiate(optim.generator),
-        d_optimizer=instantiate(optim.discriminator),
-        n_critic=optim.n_critic,
-        ema_decay=model.ema.decay,
-        ema_start_step=model.ema.start_step,
-        ema_rampup=model.ema.get("rampup", 0.0),
-        gradient_penalty=instantiate(loss.gradient_penalty) if loss.get("gradient_penalty") else None,
-        gradient_penalty_weight=loss.gradient_penalty_weight,
-        r1_penalty=instantiate(loss.r1_penalty) if loss.get("r1_penalty") else None,
-        r1_weight=loss.r1_weight,
-        r1_every=loss.r1_every,
-        augment=instantiate(augment_cfg.transform) if augment_cfg and augment_cfg.get("transform") else None,
-        freeze_d_blocks=model.get("freeze_d_blocks", 0),
-        channels_last=cfg.speed.channels_last,
-        compile_networks=cfg.speed.compile,
-        config=to_container(cfg),
-    )
+    """The LightningModule `cfg.module` describes, with the resolved config stored inside for its checkpoints."""
+    module = instantiate_node(cfg.module)
+    # Set after construction: passed to instantiate, the config's own `_target_` nodes would be instantiated too.
+    module.config = to_container(cfg)
+    return module
 
 
 def to_container(cfg: DictConfig) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
+from gan import losses
 from gan.compat import logger_should_update
 from gan.sample.generate import generate_in_batches
 from gan.sample.latents import seeded_inputs
@@ -47,11 +48,11 @@ class GAN(L.LightningModule):
         ema_decay: float = 0.999,
         ema_start_step: int = 0,
         ema_rampup: float = 0.0,
-        gradient_penalty: Penalty | None = None,
         gradient_penalty_weight: float = 0.0,
-        r1_penalty: Penalty | None = None,
         r1_weight: float = 0.0,
         r1_every: int = 1,
+        gradient_penalty: Penalty = losses.gradient_penalty,
+        r1_penalty: Penalty = losses.r1_penalty,
         augment: Callable[[Tensor], Tensor] | None = None,
         freeze_d_blocks: int = 0,
         channels_last: bool = False,
@@ -62,10 +63,6 @@ class GAN(L.LightningModule):
         self.automatic_optimization = False
         if n_critic < 1:
             raise ValueError(f"n_critic must be >= 1, got {n_critic}")
-        if gradient_penalty_weight > 0 and gradient_penalty is None:
-            raise ValueError("gradient_penalty_weight > 0 needs a gradient_penalty function in the loss config")
-        if r1_weight > 0 and r1_penalty is None:
-            raise ValueError("r1_weight > 0 needs an r1_penalty function in the loss config")
         self.generator = generator
         self.discriminator = discriminator
         self.generator_ema = copy.deepcopy(generator).eval().requires_grad_(False)

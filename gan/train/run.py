@@ -11,6 +11,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
+from gan.metrics.callback import EvaluationCallback
 from gan.train.builders import build_datamodule, build_module
 from gan.train.callbacks import BestCheckpoint, FinalStepCheckpoint, RunStatus, SampleGrid
 from gan.train.checkpoints import AtomicCheckpointIO, load_pretrained_weights, read_checkpoint, resolve_checkpoint_path
@@ -44,8 +45,8 @@ def build_callbacks(cfg: DictConfig, run_dir: Path) -> list[L.Callback]:
                         save_top_k=1, enable_version_counter=False),
     ]
     callbacks += [instantiate(extra) for extra in cfg.get("callbacks", [])]
-    if cfg.metrics.get("callback"):
-        callbacks.append(instantiate(cfg.metrics.callback))
+    if cfg.metrics.get("kind"):
+        callbacks.append(EvaluationCallback(cfg.eval_every_n_steps, cfg.metrics))
     if cfg.metrics.get("monitor"):
         callbacks.append(BestCheckpoint(dirpath=checkpoint_dir, filename="best", monitor=cfg.metrics.monitor,
                                         mode=cfg.metrics.monitor_mode, save_top_k=1,

@@ -1,0 +1,43 @@
+"""Composing the project's Hydra configs from code (tests, gan-eval's default metrics group, the benchmark, studies).
+
+One function, usable inside a running Hydra app (where Hydra is already initialised with conf/) and outside one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from gan.paths import CONFIG_DIR
+
+
+def compose_config(config_name: str = "train", overrides: Sequence[str] = (),
+                   return_hydra_config: bool = False) -> DictConfig:
+    """The config `gan-<cmd> <overrides>` would run with, composed from `conf/<config_name>.yaml`."""
+    if GlobalHydra.instance().is_initialized():
+        return compose(config_name=config_name, overrides=list(overrides), return_hydra_config=return_hydra_config)
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose(config_name=config_name, overrides=list(overrides), return_hydra_config=return_hydra_config)
+
+
+def instantiate_node(node: Any, **kwargs: Any) -> Any:
+    """`hydra.utils.instantiate`, re-raising the constructor's own error instead of Hydra's wrapper around it.
+
+    Hydra wraps every exception of a `_target_` in an InstantiationException whose message starts with Hydra's
+    plumbing; our constructors' errors already name the bad setting and the fix, so the user sees those.
+    """
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as error:
+        cause: BaseException = error
+        while isinstance(cause, InstantiationException) and cause.__cause__ is not None:
+            cause = cause.__cause__
+        if cause is error:
+            raise
+        raise cause from error
