@@ -1,0 +1,97 @@
+"""gan.compat against the installed Lightning and torchmetrics: each private attribute still exists and still means
+what we use it for. An upgrade that moves one fails here, by name, instead of somewhere in a training run."""
+
+from __future__ import annotations
+
+import csv
+from importlib.metadata import version
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+from torchmetrics.image.fid import FrechetInceptionDistance
+from torchmetrics.image.kid import KernelInceptionDistance
+
+from gan import compat
+from gan.metrics.extractors import Passthrough
+
+# The versions these shims were checked against; a different one must be re-checked by running this file.
+CHECKED = {"lightning": "2.", "torchmetrics": "1."}
+
+
+def test_installed_versions_are_the_checked_major_versions():
+    for package, prefix in CHECKED.items():
+        assert version(package).startswith(prefix), f"{package} {version(package)}: re-check gan/compat.py"
+
+
+class _Recorder(L.LightningModule):
+    """Records, at each training step, whether compat says Lightning will write the logs of this step."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+        self.flags: list[bool] = []
+
+    def training_step(self, batch, batch_idx):
+        self.flags.append(compat.logger_should_update(self.trainer))
+        return (self.weight - batch[0]).pow(2).mean()
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def test_logger_connector_rule(tmp_path):
+    steps, every = 7, 3
+    module = _Recorder()
+    trainer = L.Trainer(logger=CSVLogger(tmp_path), log_every_n_steps=every, max_steps=steps, enable_progress_bar=False,
+                        enable_model_summary=False, enable_checkpointing=False)
+    trainer.fit(module, torch.utils.data.DataLoader(torch.zeros(steps, 1), batch_size=1))
+    assert compat.logger_should_update(None) is True
+    # Lightning writes logs when (optimizer steps so far + 1) is a multiple of log_every_n_steps.
+    assert module.flags == [(step + 1) % every == 0 for step in range(steps)]
+
+
+def test_checkpoint_interval_roundtrip(tmp_path):
+    callback = ModelCheckpoint(dirpath=tmp_path, every_n_train_steps=7)
+    assert compat.checkpoint_interval(callback) == 7
+    compat.set_checkpoint_interval(callback, 11)
+    assert compat.checkpoint_interval(callback) == 11
+
+
+def test_appending_writer_keeps_rows(tmp_path):
+    first = CSVLogger(tmp_path, name="", version="")
+    first.log_metrics({"a": 1.0}, step=0)
+    first.save()
+    second = CSVLogger(tmp_path, name="", version="")
+    compat.use_appending_writer(second)
+    second.log_metrics({"a": 2.0}, step=1)
+    second.save()
+    with open(tmp_path / "metrics.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [float(row["a"]) for row in rows] == [1.0, 2.0]
+
+
+def test_fid_and_kid_states_loaded_directly_give_the_fed_result():
+    generator = torch.Generator().manual_seed(0)
+    real, fake = torch.randn(64, 4, generator=generator), torch.randn(64, 4, generator=generator) + 0.5
+    fed = FrechetInceptionDistance(feature=Passthrough(4))
+    fed.update(real, real=True)
+    fed.update(fake, real=False)
+    loaded = FrechetInceptionDistance(feature=Passthrough(4))
+    double = real.double()
+    compat.set_fid_real_sums(loaded, double.sum(0), double.t().mm(double), torch.tensor(len(real)))
+    loaded.update(fake, real=False)
+    assert torch.allclose(fed.compute(), loaded.compute(), rtol=1e-6)
+
+    kid_fed = KernelInceptionDistance(feature=Passthrough(4), subsets=2, subset_size=32)
+    kid_fed.update(real, real=True)
+    kid_fed.update(fake, real=False)
+    kid_loaded = KernelInceptionDistance(feature=Passthrough(4), subsets=2, subset_size=32)
+    compat.set_kid_real_features(kid_loaded, real)
+    kid_loaded.update(fake, real=False)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        expected = kid_fed.compute()[0]
+        torch.manual_seed(0)
+        assert torch.allclose(kid_loaded.compute()[0], expected)
