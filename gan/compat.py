@@ -8,7 +8,8 @@ it checks the attribute is still there and still means what we use it for.
 from __future__ import annotations
 
 import csv
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -54,6 +55,19 @@ def use_appending_writer(logger: Any) -> None:
     if logger._experiment is None:
         logger._fs.makedirs(logger.root_dir, exist_ok=True)
         logger._experiment = AppendingExperimentWriter(log_dir=logger.log_dir)
+
+
+class LoggedSteps(NamedTuple):
+    global_step: int
+    logging_step: int
+
+
+def logged_steps(checkpoint: Mapping[str, Any]) -> LoggedSteps:
+    """Where a Lightning checkpoint was written: its global step and its logging step (the `step` of training rows
+    in metrics.csv), the latter from the fit loop's private `_batches_that_stepped` counter."""
+    epoch_loop = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_loop.state_dict", {})
+    global_step = int(checkpoint.get("global_step", 0))
+    return LoggedSteps(global_step, int(epoch_loop.get("_batches_that_stepped", global_step)))
 
 
 def set_fid_real_sums(fid: Any, total: Tensor, cov_sum: Tensor, count: Tensor) -> None:

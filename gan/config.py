@@ -12,14 +12,23 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from gan.paths import CONFIG_DIR
+
+
+def register_resolvers() -> None:
+    """Resolvers the configs use; idempotent. `gan_run_dir`: see gan.train.rundir.resume_run_dir."""
+    from gan.train.rundir import resume_run_dir
+
+    if not OmegaConf.has_resolver("gan_run_dir"):
+        OmegaConf.register_new_resolver("gan_run_dir", resume_run_dir)
 
 
 def compose_config(config_name: str = "train", overrides: Sequence[str] = (),
                    return_hydra_config: bool = False) -> DictConfig:
     """The config `gan-<cmd> <overrides>` would run with, composed from `conf/<config_name>.yaml`."""
+    register_resolvers()
     if GlobalHydra.instance().is_initialized():
         return compose(config_name=config_name, overrides=list(overrides), return_hydra_config=return_hydra_config)
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):

@@ -48,10 +48,14 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     _write_atomic(path, lambda handle: torch.save(obj, handle))
 
 
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Text through the same temporary-file-fsync-rename path as checkpoints: a reader never sees half a file."""
+    data = text.encode()
+    _write_atomic(path, lambda handle: handle.write(data))
+
+
 def write_json_atomic(path: str | os.PathLike, payload: dict[str, Any]) -> None:
-    """JSON through the same temporary-file-fsync-rename path as checkpoints: a reader never sees half a file."""
-    text = json.dumps(payload, indent=2).encode()
-    _write_atomic(path, lambda handle: handle.write(text))
+    write_text_atomic(path, json.dumps(payload, indent=2))
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -8,6 +8,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from gan.cli.errors import clean_errors
 from gan.cli.quiet import quiet_known_messages
 from gan.paths import CONFIG_DIR
 from gan.sample.render import resolve_seeds, sample_to_dir
@@ -37,7 +38,8 @@ def run(cfg: DictConfig, out_dir: Path) -> list[Path]:
 @hydra.main(config_path=str(CONFIG_DIR), config_name="sample", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     quiet_known_messages()
-    run(cfg, Path(HydraConfig.get().runtime.output_dir))
+    with clean_errors("gan-sample"):
+        run(cfg, Path(HydraConfig.get().runtime.output_dir))
 
 
 if __name__ == "__main__":

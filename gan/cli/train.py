@@ -8,18 +8,24 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from gan.cli.errors import clean_errors
 from gan.cli.quiet import quiet_known_messages
+from gan.config import register_resolvers
 from gan.paths import CONFIG_DIR
 from gan.train.multirun import check_ddp_multirun
 from gan.train.run import train
+
+register_resolvers()  # before Hydra composes: hydra.run.dir uses them
 
 
 @hydra.main(config_path=str(CONFIG_DIR), config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> float:
     quiet_known_messages()
-    # Before anything starts: under -m, Lightning's DDP launcher would re-run the whole sweep in every process.
-    check_ddp_multirun(cfg, HydraConfig.get())
-    return train(cfg, Path(HydraConfig.get().runtime.output_dir))
+    hydra_cfg = HydraConfig.get()
+    with clean_errors("gan-train"):
+        # Before anything starts: under -m, Lightning's DDP launcher would re-run the whole sweep in every process.
+        check_ddp_multirun(cfg, hydra_cfg)
+        return train(cfg, Path(hydra_cfg.runtime.output_dir), overrides=list(hydra_cfg.overrides.task))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ here decides what is comparable: that is `gan.compare.table`. A run that cannot 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import re
@@ -117,26 +118,48 @@ def _number(text: str | None) -> float | None:
         return None
 
 
+class BrokenMetricsError(ValueError):
+    """metrics.csv cannot be read as a whole: not text, not CSV, or cut off in the middle of a row."""
+
+
 def read_eval_rows(metrics_csv: Path) -> list[EvalRow]:
-    """The evaluation rows of a Lightning metrics.csv: those with a non-empty `protocol` (training rows have none)."""
+    """The evaluation rows of a Lightning metrics.csv: those with a non-empty `protocol` (training rows have none).
+
+    Raises BrokenMetricsError for a file that is not UTF-8 CSV or ends in a partial row (a writer killed mid-line):
+    such a run is listed as broken rather than read as if complete.
+    """
+    try:
+        text = metrics_csv.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise BrokenMetricsError(f"{metrics_csv.name} is not UTF-8 text ({error.reason} at byte "
+                                 f"{error.start})") from error
+    if text and not text.endswith("\n"):
+        raise BrokenMetricsError(f"{metrics_csv.name} ends in the middle of a row (the writer was stopped while "
+                                 "writing it); its last row is incomplete")
     rows: list[EvalRow] = []
-    with metrics_csv.open(newline="") as file:
-        for record in csv.DictReader(file):
-            protocol = (record.get("protocol") or "").strip()
-            if not protocol:
-                continue
-            step = _number(record.get("global_step"))
-            if step is None:
-                step = _number(record.get("step"))
-            values = {}
-            for key, text in record.items():
-                value = _number(text)
-                if key is not None and key not in NON_METRIC_COLUMNS and value is not None:
-                    values[key] = value
-            elapsed = _number(record.get("elapsed_s"))
-            rows.append(EvalRow(global_step=int(step) if step is not None else -1,
-                                elapsed_s=elapsed if elapsed is not None else math.nan,
-                                protocol=protocol, values=values))
+    try:
+        records = list(csv.DictReader(io.StringIO(text)))
+    except csv.Error as error:
+        raise BrokenMetricsError(f"{metrics_csv.name} is not valid CSV: {error}") from error
+    for line, record in enumerate(records, start=2):
+        if None in record or None in record.values():
+            raise BrokenMetricsError(f"{metrics_csv.name} line {line} has {'more' if None in record else 'fewer'} "
+                                     "fields than its header")
+        protocol = (record.get("protocol") or "").strip()
+        if not protocol:
+            continue
+        step = _number(record.get("global_step"))
+        if step is None:
+            step = _number(record.get("step"))
+        values = {}
+        for key, cell in record.items():
+            value = _number(cell)
+            if key is not None and key not in NON_METRIC_COLUMNS and value is not None:
+                values[key] = value
+        elapsed = _number(record.get("elapsed_s"))
+        rows.append(EvalRow(global_step=int(step) if step is not None else -1,
+                            elapsed_s=elapsed if elapsed is not None else math.nan,
+                            protocol=protocol, values=values))
     rows.sort(key=lambda row: row.global_step)
     return rows
 
@@ -172,8 +195,11 @@ def load_run(path: Path) -> Run:
 
     metrics_path = path / METRICS_FILE
     if metrics_path.is_file():
-        run.rows = read_eval_rows(metrics_path)
-        if not run.rows and run.state != "running":
+        try:
+            run.rows = read_eval_rows(metrics_path)
+        except (BrokenMetricsError, OSError) as error:
+            run.problems.append(f"broken: {error}")
+        if not run.rows and not run.problems and run.state != "running":
             run.problems.append(f"no evaluation rows in {METRICS_FILE} (trained with metrics=none? pass metrics=... "
                                 "or evaluate its checkpoints with gan-eval)")
     else:

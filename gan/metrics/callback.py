@@ -38,6 +38,8 @@ class EvaluationCallback(L.Callback):
         self.last_row: dict[str, float] | None = None
         self._last_step = -1
         self._fit_start = time.monotonic()
+        # Seconds of training before this process (a resumed run continues the clock, so time-to-best stays right).
+        self._elapsed_before = 0.0
 
     # ------------------------------------------------------------------------------------------------- setup
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -60,6 +62,16 @@ class EvaluationCallback(L.Callback):
             self.evaluator = build_evaluator(self.settings, datamodule.make_dataset, pl_module.device)
         if trainer.is_global_zero:
             log.info("evaluation protocol: %s", self.evaluator.protocol)
+
+    def elapsed_s(self) -> float:
+        """Training wall time so far, over every process of the run (resumes included)."""
+        return self._elapsed_before + time.monotonic() - self._fit_start
+
+    def state_dict(self) -> dict[str, float]:
+        return {"elapsed_s": self.elapsed_s()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._elapsed_before = float(state_dict.get("elapsed_s", 0.0))
 
     # ------------------------------------------------------------------------------------------------- triggers
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
@@ -87,7 +99,7 @@ class EvaluationCallback(L.Callback):
             trainer.callback_metrics[key] = torch.tensor(value, dtype=torch.float32)
         if self.monitor and self.monitor not in row:
             raise ValueError(f"metrics.monitor={self.monitor} is not among the evaluated metrics {sorted(row)}")
-        row = {"global_step": trainer.global_step, "elapsed_s": time.monotonic() - self._fit_start, **row}
+        row = {"global_step": trainer.global_step, "elapsed_s": self.elapsed_s(), **row}
         self.last_row = row
         if trainer.is_global_zero:
             for logger in trainer.loggers:

@@ -16,6 +16,7 @@ from gan.io import atomic_torch_save, file_sha256
 from gan.train.checkpoints import (
     EXPORT_FORMAT,
     EXPORT_FORMAT_VERSION,
+    CheckpointError,
     NotAGANCheckpointError,
     checkpoint_kind,
     generator_state,
@@ -29,6 +30,23 @@ EXPORT_SUFFIX = ".generator.pt"
 
 def default_export_path(checkpoint: Path) -> Path:
     return checkpoint.with_name(checkpoint.stem + EXPORT_SUFFIX)
+
+
+def refuse_to_overwrite_training_state(target: Path) -> None:
+    """An export must never replace a file holding D and optimiser state (a run's last.ckpt or best.ckpt)."""
+    if target.is_dir():
+        raise IsADirectoryError(f"export target {target} is a directory; name a file, e.g. {target / 'g.pt'}")
+    if not target.exists():
+        return
+    try:
+        kind = checkpoint_kind(read_checkpoint(target), target)
+    except CheckpointError:
+        kind = "unreadable"
+    if kind != "export":
+        what = "a training checkpoint" if kind == "training" else "not an export"
+        raise FileExistsError(f"export target {target} exists and is {what}; an export would replace it (and with it "
+                              "D, the optimisers and the loop state). Choose another -o path (default: "
+                              f"<checkpoint>{EXPORT_SUFFIX}).")
 
 
 def export_generator(checkpoint: str | Path, out: str | Path | None = None) -> Path:
@@ -53,6 +71,7 @@ def export_generator(checkpoint: str | Path, out: str | Path | None = None) -> P
         "gan_version": gan.__version__,
     }
     target = Path(out) if out is not None else default_export_path(source)
+    refuse_to_overwrite_training_state(target)
     atomic_torch_save(payload, target)
     load_generator(target)  # proves the file rebuilds its network before anyone relies on it
     return target

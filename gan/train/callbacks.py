@@ -13,7 +13,8 @@ from torchvision.utils import make_grid, save_image
 
 from gan.compat import checkpoint_interval, set_checkpoint_interval
 from gan.data.base import PointsDataset
-from gan.io import write_json_atomic
+from gan.train.rundir import write_status
+from gan.train.signals import RunInterrupted
 
 
 class SampleGrid(L.Callback):
@@ -123,24 +124,34 @@ class BestCheckpoint(ModelCheckpoint):
 
 
 class RunStatus(L.Callback):
-    """Keeps `status.json` in the run directory current: running, finished or failed (with the error)."""
+    """Keeps `status.json` current: running, finished, interrupted (a signal; with the resume command) or failed.
+
+    Only once fit has started: an error before that (a refused resume, say) must leave a finished run's record as it
+    was.
+    """
 
     def __init__(self, run_dir: str):
-        self.path = Path(run_dir) / "status.json"
+        self.run_dir = Path(run_dir)
         self.start = time.monotonic()
+        self.started = False
 
-    def _write(self, trainer: L.Trainer, state: str, message: str = "") -> None:
+    def _write(self, trainer: L.Trainer, state: str, message: str = "", **extra: Any) -> None:
         if trainer.is_global_zero:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            write_json_atomic(self.path, {"state": state, "message": message, "step": trainer.global_step,
-                                          "elapsed_s": round(time.monotonic() - self.start, 3)})
+            write_status(self.run_dir, state, message, step=trainer.global_step,
+                         elapsed_s=round(time.monotonic() - self.start, 3), **extra)
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.start = time.monotonic()
+        self.started = True
         self._write(trainer, "running")
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._write(trainer, "finished")
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
-        self._write(trainer, "failed", f"{type(exception).__name__}: {exception}")
+        if not self.started:
+            return
+        if isinstance(exception, RunInterrupted):
+            self._write(trainer, "interrupted", str(exception), resume_command=f"gan-train resume={self.run_dir}")
+        else:
+            self._write(trainer, "failed", f"{type(exception).__name__}: {exception}")

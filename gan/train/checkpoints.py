@@ -82,14 +82,15 @@ def read_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
     except Exception as error:
         # "Unsupported global": a well-formed pickle naming Python classes or functions (code would run on load).
         # Other weights-only failures ("Unsupported operand" ...) come from bytes that are no pickle at all.
-        if "Unsupported global" in str(error):
+        reason = _load_failure_reason(error)
+        if "unsupported global" in reason.lower():
             raise NotAGANCheckpointError(
-                f"{path} holds Python objects that are not plain tensors, numbers or strings, so it was not written "
-                f"by this project (our checkpoints and exports never do). Loading it would run code from the file; "
-                f"refused. ({type(error).__name__}: {_first_line(error)})"
+                f"{path} is a pickle that names Python code ({reason}), so it was not written by this project (our "
+                "checkpoints and exports hold only tensors, numbers and strings). Opening it would run that code; "
+                "refused. Use a checkpoint written by gan-train or an export from gan-export."
             ) from error
         raise CorruptCheckpointError(
-            f"{path} is not a readable checkpoint ({type(error).__name__}: {_first_line(error)}). It is truncated "
+            f"{path} is not a readable checkpoint ({reason}). It is truncated "
             f"or damaged ({path.stat().st_size} bytes). Use another checkpoint of the run (checkpoints/last.ckpt is "
             "written atomically and is complete even after a crash) or re-export it."
         ) from error
@@ -120,6 +121,15 @@ def checkpoint_kind(checkpoint: Mapping[str, Any], path: Any = "checkpoint") -> 
         f"format={EXPORT_FORMAT!r}. Pass a checkpoint written by gan-train (a run's checkpoints/last.ckpt or "
         "best.ckpt) or an export from `gan-export`."
     )
+
+
+def _load_failure_reason(error: BaseException) -> str:
+    """What torch.load found wrong, without its advice to retry with weights_only=False (which would run the code)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    for line in lines:
+        if "unsupported" in line.lower():
+            return line
+    return f"{type(error).__name__}: {_first_line(error)}"
 
 
 def _first_line(error: BaseException) -> str:

@@ -3,31 +3,53 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from gan.config import instantiate_node
 from gan.metrics.callback import EvaluationCallback
-from gan.train.builders import build_datamodule, build_module
+from gan.train.builders import build_datamodule, build_module, to_container
 from gan.train.callbacks import BestCheckpoint, FinalStepCheckpoint, RunStatus, SampleGrid
-from gan.train.checkpoints import AtomicCheckpointIO, load_pretrained_weights, read_checkpoint, resolve_checkpoint_path
+from gan.train.checkpoints import (
+    AtomicCheckpointIO,
+    NotAGANCheckpointError,
+    checkpoint_kind,
+    load_pretrained_weights,
+    read_checkpoint,
+    resolve_checkpoint_path,
+)
 from gan.train.csv_log import RunCSVLogger
 from gan.train.module import GAN, NonFiniteLossError
+from gan.train.resume import check_changes, resumed_config, setting_changes
+from gan.train.rundir import (
+    claim,
+    continues_run,
+    launch_rank,
+    remove_stale_temporaries,
+    write_record,
+    write_status,
+)
+from gan.train.signals import GracefulStop
+from gan.train.validate import validate
 
 CHECKPOINT_DIR = "checkpoints"
 SAMPLES_DIR = "samples"
 
 
-def build_loggers(cfg: DictConfig, run_dir: Path) -> list[Logger]:
+def build_loggers(cfg: DictConfig, run_dir: Path, resume_checkpoint: dict[str, Any] | None = None) -> list[Logger]:
     loggers: list[Logger] = []
     if cfg.logger.csv:
-        # Flushed at every logging step, so a crash keeps the rows logged before it (a resumed run appends to them).
+        # Flushed at every logging step, so a crash keeps the rows logged before it. A resumed run appends to them,
+        # after dropping the rows logged past its checkpoint (the resumed run logs those steps again).
         loggers.append(RunCSVLogger(save_dir=str(run_dir), name="", version="", flush_logs_every_n_steps=1,
-                                    append=bool(cfg.get("resume"))))
+                                    resume_from=resume_checkpoint))
     if cfg.logger.tensorboard:
         loggers.append(
             TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version="", default_hp_metric=False)
@@ -40,6 +62,7 @@ def build_callbacks(cfg: DictConfig, run_dir: Path) -> list[L.Callback]:
     callbacks: list[L.Callback] = [
         RunStatus(str(run_dir)),
         FinalStepCheckpoint(str(checkpoint_dir / "last.ckpt")),
+        GracefulStop(str(checkpoint_dir / "last.ckpt")),
         SampleGrid(out_dir=str(run_dir / SAMPLES_DIR), every_n_steps=cfg.eval_every_n_steps, **cfg.samples),
         ModelCheckpoint(dirpath=checkpoint_dir, filename="last", every_n_train_steps=cfg.checkpoint.every_n_steps,
                         save_top_k=1, enable_version_counter=False),
@@ -54,8 +77,12 @@ def build_callbacks(cfg: DictConfig, run_dir: Path) -> list[L.Callback]:
     return callbacks
 
 
-def starting_point(cfg: DictConfig, module: GAN) -> Path | None:
-    """The checkpoint to resume from (returned, for trainer.fit), after loading `init_from` weights if asked."""
+def starting_point(cfg: DictConfig, module: GAN, resume_checkpoint: dict[str, Any] | None) -> Path | None:
+    """The checkpoint to resume from (returned, for trainer.fit), after loading `init_from` weights if asked.
+
+    A resume checkpoint (read once by `train`) is checked against the module's architecture here, before fit starts,
+    so a mismatch is refused before anything of the run is touched.
+    """
     resume, init_from = cfg.get("resume"), cfg.get("init_from")
     if resume and init_from:
         raise ValueError(f"resume={resume} and init_from={init_from} are both set: resume continues a run with all its "
@@ -70,24 +97,59 @@ def starting_point(cfg: DictConfig, module: GAN) -> Path | None:
     if resume:
         path = resolve_checkpoint_path(resume, "resume")
         module.resume_source = str(path)
+        module.check_resume_checkpoint(resume_checkpoint or read_checkpoint(path))
         return path
     return None
 
 
-def train(cfg: DictConfig, run_dir: Path) -> float:
-    """Train as `cfg` says, writing the run directory; returns the best monitored metric (nan without metrics)."""
-    missing = sorted(OmegaConf.missing_keys(cfg))
-    if missing:
-        raise ValueError(f"required settings are missing: {', '.join(missing)}; pass them on the command line, e.g. "
-                         f"{missing[0]}=...")
-    L.seed_everything(cfg.seed, workers=True)
-    datamodule = build_datamodule(cfg)
-    module = build_module(cfg)
-    ckpt_path = starting_point(cfg, module)
-    callbacks = build_callbacks(cfg, run_dir)
-    # Checkpoints go through a temporary file and an atomic rename: a crash mid-save never leaves a broken last.ckpt.
-    trainer: L.Trainer = instantiate(cfg.trainer, logger=build_loggers(cfg, run_dir), callbacks=callbacks,
-                                     default_root_dir=str(run_dir), plugins=[AtomicCheckpointIO()])
+def _read_resume_checkpoint(resume: str) -> dict[str, Any]:
+    path = resolve_checkpoint_path(resume, "resume")
+    checkpoint = read_checkpoint(path)
+    if checkpoint_kind(checkpoint, path) != "training":
+        raise NotAGANCheckpointError(
+            f"resume={resume}: {path} is an exported generator (G_ema only): it has no discriminator, optimiser or "
+            "loop state to resume from. Resume from the run's checkpoints/last.ckpt, or fine-tune from a training "
+            "checkpoint with init_from=...")
+    return checkpoint
+
+
+def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] | None = None) -> float:
+    """Train as `cfg` says, writing the run directory; returns the best monitored metric (nan without metrics).
+
+    `overrides` are the command line's (gan-train passes them): with `resume=`, the run's stored settings are used and
+    only these are applied on top (see gan/train/resume.py). Without them (a library call) `cfg` is used as given,
+    and a resume is still refused if it changes training settings.
+    """
+    run_dir = Path(run_dir)
+    resume = cfg.get("resume")
+    checkpoint = _read_resume_checkpoint(resume) if resume else None
+    stored = dict(checkpoint.get("gan_config") or {}) if checkpoint else None
+    if stored is not None and overrides is not None:
+        cfg = resumed_config(cfg, stored, overrides)
+    lead = launch_rank() == 0
+    continuing = claim(run_dir, resume) if lead else continues_run(run_dir, resume)
+    try:
+        validate(cfg)
+        changes = setting_changes(stored, to_container(cfg)) if stored is not None else []
+        check_changes(changes, bool(cfg.get("resume_allow_changes", False)), resume)
+        L.seed_everything(cfg.seed, workers=True)
+        datamodule = build_datamodule(cfg)
+        module = build_module(cfg)
+        ckpt_path = starting_point(cfg, module, checkpoint)
+        callbacks = build_callbacks(cfg, run_dir)
+        # Checkpoints go through a temporary file and an atomic rename: a crash mid-save never leaves a broken
+        # last.ckpt.
+        trainer: L.Trainer = instantiate_node(cfg.trainer, logger=build_loggers(cfg, run_dir, checkpoint),
+                                              callbacks=callbacks, default_root_dir=str(run_dir),
+                                              plugins=[AtomicCheckpointIO()])
+    except Exception as error:
+        if lead and not continuing:  # a new run's directory says why it never started; a resumed run's is untouched
+            write_status(run_dir, "failed", f"{type(error).__name__}: {error}")
+        raise
+    if lead:
+        if continuing:
+            remove_stale_temporaries(run_dir)
+        write_record(run_dir, module.config, overrides or [], continuing, changes)
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     except NonFiniteLossError as error:

@@ -1,0 +1,50 @@
+"""One clean message and exit status 2 for the project's own errors; the traceback only when asked for.
+
+A researcher who mistypes a path or a value should read what is wrong and how to fix it, not 30-55 lines of
+traceback ending in it. Errors the project raises on purpose (bad config values, data, checkpoints, run directories,
+a diverged loss) are ValueError/TypeError/FileNotFoundError/RuntimeError subclasses whose messages already name the
+input and the fix. `HYDRA_FULL_ERROR=1` (Hydra's own switch, so one switch for every gan command) or `GAN_DEBUG=1`
+shows the full traceback instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from omegaconf.errors import OmegaConfBaseException
+
+from gan.data.errors import DataError
+from gan.train.checkpoints import CheckpointError
+from gan.train.rundir import run_dir_of_checkpoint
+from gan.train.signals import RunInterrupted
+
+# Exit status for a usage error (bad input), as argparse and most Unix tools use it.
+USAGE_ERROR_EXIT = 2
+DEBUG_VARIABLES = ("HYDRA_FULL_ERROR", "GAN_DEBUG")
+USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
+               PermissionError, FloatingPointError, CheckpointError, DataError, OmegaConfBaseException)
+
+
+def debugging() -> bool:
+    return any(os.environ.get(name, "") not in ("", "0") for name in DEBUG_VARIABLES)
+
+
+@contextmanager
+def clean_errors(command: str) -> Iterator[None]:
+    """Run the body; a project error becomes `<command>: error: <message>` on stderr and exit status 2."""
+    if debugging():
+        yield
+        return
+    try:
+        yield
+    except RunInterrupted as stop:
+        print(f"{command}: {stop}. Continue with: gan-train resume={run_dir_of_checkpoint(stop.checkpoint)}",
+              file=sys.stderr)
+        raise
+    except USER_ERRORS as error:
+        message = str(error) if not isinstance(error, KeyError) else f"missing key {error}"
+        print(f"{command}: error: {message}\n(the full traceback: set HYDRA_FULL_ERROR=1)", file=sys.stderr)
+        sys.exit(USAGE_ERROR_EXIT)

@@ -1,0 +1,245 @@
+"""Nothing finished is lost: run directories belong to one run, signals save and exit non-zero, resumes keep the
+record honest, broken files are named, errors are one clean message. Each test fails without its fix."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import pytest
+
+from gan.compare import load_run
+from gan.sample.export import export_generator
+from gan.train.checkpoints import NotAGANCheckpointError, read_checkpoint
+from gan.train.module import RunawayLossWarning
+from gan.train.resume import ResumeSettingsError
+from gan.train.rundir import RunDirectoryError, claim, read_status
+from gan.train.signals import GracefulStop, RunInterrupted
+from gan.train.validate import ConfigValueError, validate
+from tests.conftest import make_config
+from tests.training_helpers import CrashAt, callback, last_ckpt, load, tiny_config, train_tiny
+
+STEPS = 12
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("finished")
+    train_tiny(run_dir, f"trainer.max_steps={STEPS}", "checkpoint.every_n_steps=4")
+    return run_dir
+
+
+class SendSignalAt(L.Callback):
+    """Sends `signum` to this process once `step` global steps are done (as a scheduler or Ctrl-C would)."""
+
+    def __init__(self, step: int, signum: int):
+        self.step, self.signum, self.sent = step, signum, False
+
+    def on_train_batch_start(self, trainer: L.Trainer, *args: Any) -> None:
+        if trainer.global_step >= self.step and not self.sent:
+            self.sent = True
+            os.kill(os.getpid(), self.signum)
+
+
+# ------------------------------------------------------------------------------------------------ run directories
+def test_a_used_run_directory_is_refused_and_left_as_it_was(finished_run):
+    before = {name: digest(finished_run / name) for name in ("checkpoints/last.ckpt", ".hydra/config.yaml",
+                                                             "status.json")}
+    with pytest.raises(RunDirectoryError, match=f"resume={finished_run}"):
+        train_tiny(finished_run, "trainer.max_steps=2")
+    assert {name: digest(finished_run / name) for name in before} == before
+
+
+def test_two_runs_cannot_claim_one_directory(tmp_path):
+    assert claim(tmp_path / "run", resume=None) is False
+    with pytest.raises(RunDirectoryError):
+        claim(tmp_path / "run", resume=None)
+
+
+def test_default_run_directories_carry_microseconds():
+    from gan.config import compose_config
+
+    hydra = compose_config("train", return_hydra_config=True).hydra
+    assert "%f" in str(hydra.run._get_node("dir")._value()) and "%f" in str(hydra.sweep._get_node("dir")._value())
+    assert hydra.output_subdir is None  # the record is written after the checks, not by Hydra at start-up
+
+
+def test_a_config_error_leaves_a_status_naming_it(tmp_path):
+    with pytest.raises(ConfigValueError, match="data.batch_size"):
+        train_tiny(tmp_path, "data.batch_size=-4")
+    status = read_status(tmp_path)
+    assert status["state"] == "failed" and "data.batch_size" in status["message"]
+
+
+# ------------------------------------------------------------------------------------------------ signals
+@pytest.mark.parametrize(("signame", "code"), [("SIGTERM", 143), ("SIGINT", 130), ("SIGUSR1", 138)])
+def test_a_signal_saves_a_checkpoint_at_that_step_and_exits_non_zero(tmp_path, signame, code):
+    signum = getattr(signal, signame)
+    with pytest.raises(RunInterrupted) as stop:
+        train_tiny(tmp_path, "trainer.max_steps=400", "checkpoint.every_n_steps=100",
+                   callback(SendSignalAt, step=6, signum=int(signum)))
+    assert stop.value.code == code
+    status = read_status(tmp_path)
+    assert status["state"] == "interrupted" and signame in status["message"]
+    assert status["resume_command"] == f"gan-train resume={tmp_path}"
+    assert load(last_ckpt(tmp_path))["global_step"] == status["step"] == stop.value.step
+    # the handlers are given back: a signal now would not be swallowed by a finished run's callback
+    assert not isinstance(getattr(signal.getsignal(signum), "__self__", None), GracefulStop)
+
+
+def test_an_interrupted_run_resumes_to_the_uninterrupted_weights(tmp_path):
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    common = ("trainer.max_steps=20", "checkpoint.every_n_steps=100")
+    train_tiny(straight, *common)
+    with pytest.raises(RunInterrupted):
+        train_tiny(stopped, *common, callback(SendSignalAt, step=7, signum=int(signal.SIGTERM)))
+    train_tiny(stopped, *common, f"resume={stopped}")
+    a, b = load(last_ckpt(straight))["state_dict"], load(last_ckpt(stopped))["state_dict"]
+    assert all(a[key].equal(b[key]) for key in a)
+    assert read_status(stopped)["state"] == "finished"
+
+
+# ------------------------------------------------------------------------------------------------ resume
+def test_a_resume_that_changes_training_settings_is_refused_and_touches_nothing(finished_run, tmp_path):
+    record = [finished_run / ".hydra" / "config.yaml", finished_run / "status.json"]
+    before = [digest(path) for path in record]
+    with pytest.raises(ResumeSettingsError, match="seed: checkpoint 0, now 7"):
+        train_tiny(finished_run, f"trainer.max_steps={STEPS + 2}", "seed=7", f"resume={finished_run}")
+    with pytest.raises(ResumeSettingsError, match="model.generator.width"):
+        train_tiny(finished_run, "model.generator.width=16", f"resume={finished_run}")
+    assert [digest(path) for path in record] == before
+
+
+def test_changes_allowed_on_purpose_are_recorded(tmp_path):
+    train_tiny(tmp_path, "trainer.max_steps=4")
+    train_tiny(tmp_path, "trainer.max_steps=6", "optim.generator.lr=1e-4", "resume_allow_changes=true",
+               f"resume={tmp_path}")
+    lines = (tmp_path / ".hydra" / "resumes.jsonl").read_text().splitlines()
+    assert len(lines) == 1 and "optim.generator.lr: checkpoint 0.0002, now 0.0001" in json.loads(lines[0])["changes"]
+
+
+def test_resume_drops_rows_past_the_checkpoint_and_continues_the_clock(tmp_path):
+    common = ("trainer.max_steps=24", "checkpoint.every_n_steps=8", "eval_every_n_steps=4", "metrics=classifier",
+              "metrics.num_fake_samples=64", "metrics.batch_size=64", "metrics.kid.subset_size=16",
+              "trainer.log_every_n_steps=1", f"metrics.cache_dir={tmp_path / 'cache'}")
+    # crash at step 14: rows for steps 9..14 were logged after the checkpoint at 8 and are trained again on resume
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train_tiny(tmp_path, *common, callback(CrashAt, step=14))
+    train_tiny(tmp_path, *common, f"resume={tmp_path}")
+    with open(tmp_path / "metrics.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    evals = [row for row in rows if row.get("protocol")]
+    steps = [int(float(row["global_step"])) for row in evals]
+    assert steps == [4, 8, 12, 16, 20, 24], steps
+    train_steps = [int(row["step"]) for row in rows if not row.get("protocol")]
+    assert len(train_steps) == len(set(train_steps)) == 12
+    elapsed = [float(row["elapsed_s"]) for row in evals]
+    assert elapsed == sorted(elapsed) and elapsed[-1] > elapsed[1]
+
+
+def test_stale_temporary_checkpoints_are_removed_on_resume(finished_run, tmp_path):
+    run = tmp_path / "run"
+    train_tiny(run, "trainer.max_steps=4")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = run / "checkpoints" / f".last.ckpt.{int(dead.stdout)}.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    train_tiny(run, "trainer.max_steps=6", f"resume={run}")
+    assert not stale.exists()
+
+
+# ------------------------------------------------------------------------------------------------ files
+def test_export_never_overwrites_a_training_checkpoint(finished_run):
+    before = digest(last_ckpt(finished_run))
+    with pytest.raises(FileExistsError, match="training checkpoint"):
+        export_generator(finished_run, last_ckpt(finished_run))
+    assert digest(last_ckpt(finished_run)) == before
+
+
+def test_a_code_running_pickle_is_named_and_no_bypass_is_suggested(tmp_path):
+    path = tmp_path / "evil.ckpt"
+    import torch
+
+    torch.save({"state_dict": {}, "f": os.system}, path)
+    with pytest.raises(NotAGANCheckpointError) as error:
+        read_checkpoint(path)
+    message = str(error.value)
+    assert "run that code" in message and "posix.system" in message
+    assert "weights_only" not in message and "truncated" not in message
+
+
+@pytest.mark.parametrize(("content", "reason"), [(b"\xff\xfe", "not UTF-8"),
+                                                 (b"step,fid,protocol\n10,5.0,p\n20,4.", "middle of a row")])
+def test_compare_lists_a_run_with_a_broken_metrics_file(finished_run, tmp_path, content, reason):
+    run = tmp_path / "run"
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra" / "config.yaml").write_text((finished_run / ".hydra" / "config.yaml").read_text())
+    (run / "status.json").write_text(json.dumps({"state": "finished", "step": 20}))
+    (run / "metrics.csv").write_bytes(content)
+    loaded = load_run(run)
+    assert any(reason in problem for problem in loaded.problems), loaded.problems
+
+
+# ------------------------------------------------------------------------------------------------ errors
+@pytest.mark.parametrize(("override", "key"), [
+    ("trainer.max_steps=abc", "trainer.max_steps"), ("data.batch_size=-4", "data.batch_size"),
+    ("eval_every_n_steps=0", "eval_every_n_steps"), ("optim.generator.lr=0", "optim.generator.lr"),
+    ("optim.discriminator.lr=-1", "optim.discriminator.lr"),
+])
+def test_bad_values_are_named_before_anything_runs(override, key):
+    with pytest.raises(ConfigValueError, match=key):
+        validate(tiny_config(override))
+
+
+@pytest.mark.parametrize("pair", [("model=mlp", "data=digits"), ("model=dcgan", "data=grid25")])
+def test_a_model_that_does_not_fit_the_data_is_named(pair):
+    with pytest.raises(ConfigValueError, match="built for"):
+        validate(make_config(*pair))
+
+
+def test_a_runaway_loss_is_reported(tmp_path):
+    with pytest.warns(RunawayLossWarning, match="runaway_loss"):
+        train_tiny(tmp_path, "trainer.max_steps=4", "module.runaway_loss=1e-6")
+
+
+@pytest.mark.slow
+def test_cli_errors_are_one_clean_message_and_signals_exit_non_zero(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    bad = subprocess.run([sys.executable, "-m", "gan.cli.train", "eval_every_n_steps=0",
+                          f"hydra.run.dir={tmp_path / 'bad'}"], capture_output=True, text=True, env=env, timeout=300)
+    assert bad.returncode == 2
+    assert "gan-train: error: eval_every_n_steps=0" in bad.stderr and "Traceback" not in bad.stderr + bad.stdout
+
+    run = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, "-m", "gan.cli.train", "data=grid25", "model=mlp",
+                                "model.generator.hidden_dim=16", "model.discriminator.hidden_dim=16",
+                                "trainer.max_steps=100000", "logger.tensorboard=false", f"hydra.run.dir={run}"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 240
+    while (read_status(run) or {}).get("state") != "running" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(2)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr
+    step = read_status(run)["step"]
+    assert read_status(run)["state"] == "interrupted" and load(last_ckpt(run))["global_step"] == step
+    # `gan-train resume=<run>` alone: the run's own settings (hidden_dim=16 from the checkpoint), its own directory
+    resumed = subprocess.run([sys.executable, "-m", "gan.cli.train", f"resume={run}",
+                              f"trainer.max_steps={step + 10}"], capture_output=True, text=True, env=env,
+                             timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert read_status(run)["state"] == "finished" and read_status(run)["step"] == step + 10
