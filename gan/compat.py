@@ -57,6 +57,15 @@ def use_appending_writer(logger: Any) -> None:
         logger._experiment = AppendingExperimentWriter(log_dir=logger.log_dir)
 
 
+def clear_lightning_sigterm(trainer: L.Trainer) -> bool:
+    """Take back a SIGTERM Lightning's signal connector recorded (it would end fit without a checkpoint at that step);
+    returns whether there was one."""
+    connector = trainer._signal_connector
+    received = bool(connector.received_sigterm)
+    connector.received_sigterm = False
+    return received
+
+
 class LoggedSteps(NamedTuple):
     global_step: int
     logging_step: int

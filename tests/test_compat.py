@@ -4,6 +4,7 @@ what we use it for. An upgrade that moves one fails here, by name, instead of so
 from __future__ import annotations
 
 import csv
+import signal
 from importlib.metadata import version
 
 import lightning as L
@@ -95,3 +96,12 @@ def test_fid_and_kid_states_loaded_directly_give_the_fed_result():
         expected = kid_fed.compute()[0]
         torch.manual_seed(0)
         assert torch.allclose(kid_loaded.compute()[0], expected)
+
+
+def test_lightning_sigterm_flag_can_be_taken_back():
+    trainer = L.Trainer(logger=False, enable_progress_bar=False, enable_checkpointing=False)
+    assert compat.clear_lightning_sigterm(trainer) is False
+    trainer._signal_connector._sigterm_notifier_fn(signal.SIGTERM, None)  # what Lightning's SIGTERM handler does
+    assert trainer.received_sigterm
+    assert compat.clear_lightning_sigterm(trainer) is True
+    assert not trainer.received_sigterm

@@ -19,6 +19,8 @@ from typing import Any
 
 import lightning as L
 
+from gan.compat import clear_lightning_sigterm
+
 # Exit status of a process ended by a signal, as shells and schedulers report it.
 SIGNAL_EXIT_BASE = 128
 STOP_SIGNALS = ("SIGTERM", "SIGINT", "SIGUSR1")
@@ -54,14 +56,25 @@ class GracefulStop(L.Callback):
     def _record(self, signum: int, frame: FrameType | None) -> None:
         self.received = signum
 
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        # Here, after Lightning registered its own SIGTERM handler at the start of fit: ours replaces it.
-        self.received = None
+    def _install(self) -> None:
         for signum in self.signals:
             try:
-                self._previous[signum] = signal.signal(signum, self._record)
+                previous = signal.signal(signum, self._record)
             except ValueError:  # not the main thread (e.g. a notebook's worker thread): signals stay as they were
                 return
+            self._previous.setdefault(signum, previous)
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        # Early, so a signal during set-up is recorded too (and Lightning's SLURM handler does not take SIGUSR1).
+        self.received = None
+        self._install()
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Again after Lightning registered its own SIGTERM handler at the start of fit: ours replaces it. A SIGTERM
+        # Lightning already noted becomes ours, so that Lightning does not end the run without a checkpoint.
+        self._install()
+        if clear_lightning_sigterm(trainer):
+            self.received = self.received or signal.SIGTERM
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
         stop = self.received is not None
