@@ -262,6 +262,31 @@ class GAN(L.LightningModule):
         checkpoint["gan_training_rng"] = self.training_rng.state_dict()
         checkpoint["gan_global_rng"] = global_rng_states()
 
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path: str | Any, map_location: Any = None, **kwargs: Any) -> GAN:
+        """The whole module (G, D, G_ema, counters) from a training checkpoint or run directory, built from the
+        config stored in the checkpoint: no arguments needed. Lightning's version would call GAN() with saved
+        hyper-parameters; ours are the config. For drawing images, `gan.load(path)` is simpler."""
+        from gan.config import instantiate_node
+        from gan.train.checkpoints import NotAGANCheckpointError, read_checkpoint, resolve_checkpoint_path
+
+        if kwargs:
+            raise TypeError(f"GAN.load_from_checkpoint takes its settings from the checkpoint; got {sorted(kwargs)}")
+        path = resolve_checkpoint_path(checkpoint_path, "checkpoint_path")
+        checkpoint = read_checkpoint(path, map_location=map_location)
+        if checkpoint_kind(checkpoint, path) != "training":
+            raise NotAGANCheckpointError(f"{path} is an export (G_ema only); load it with gan.load({str(path)!r})")
+        config = checkpoint["gan_config"] or {}
+        if "module" not in config:
+            raise NotAGANCheckpointError(f"{path} was written before checkpoints stored the module config; load its "
+                                         f"generator with gan.load({str(path)!r})")
+        module = instantiate_node(config["module"])
+        module.config = config
+        module.resume_source = str(path)
+        module.check_resume_checkpoint(checkpoint)
+        module.load_state_dict(checkpoint["state_dict"])
+        return module.eval()
+
     def check_resume_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Refuse a checkpoint of another kind or architecture, naming what differs (before Lightning's strict load)."""
         checkpoint_kind(checkpoint, self.resume_source)
