@@ -27,6 +27,7 @@ from gan.train.checkpoints import (
 )
 from gan.train.csv_log import RunCSVLogger
 from gan.train.module import GAN, NonFiniteLossError
+from gan.train.progress import RunProgressBar
 from gan.train.resume import check_changes, resumed_config, setting_changes
 from gan.train.rundir import (
     claim,
@@ -67,6 +68,8 @@ def build_callbacks(cfg: DictConfig, run_dir: Path) -> list[L.Callback]:
         ModelCheckpoint(dirpath=checkpoint_dir, filename="last", every_n_train_steps=cfg.checkpoint.every_n_steps,
                         save_top_k=1, enable_version_counter=False),
     ]
+    if cfg.trainer.get("enable_progress_bar", True):
+        callbacks.append(RunProgressBar(refresh_rate=cfg.get("progress", {}).get("refresh_steps", 1)))
     callbacks += [instantiate(extra) for extra in cfg.get("callbacks", [])]
     if cfg.metrics.get("kind"):
         callbacks.append(EvaluationCallback(cfg.eval_every_n_steps, cfg.metrics))
