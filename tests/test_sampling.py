@@ -169,3 +169,24 @@ def test_gan_sample_cli_is_repeatable(conditional_run, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "gan.cli.sample", f"ckpt={tmp_path / 'missing.ckpt'}",
                           f"out={tmp_path / 'c'}"], capture_output=True, text=True)
     assert bad.returncode != 0 and "no such file" in bad.stderr
+
+
+def test_gan_sample_on_a_toy_checkpoint_writes_points_and_a_scatter(tmp_path):
+    from gan.sample.render import read_provenance, sample_to_dir
+    from gan.train.run import train
+    from tests.conftest import make_config
+
+    run_dir = tmp_path / "toy"
+    train(make_config("data=grid25", "model=mlp", "data.dataset.num_samples=500", "model.generator.hidden_dim=8",
+                      "model.discriminator.hidden_dim=8", "trainer.max_steps=4", "logger.tensorboard=false"), run_dir)
+    loaded = load_generator(last_ckpt(run_dir))
+    written = sample_to_dir(loaded, tmp_path / "out", [0, 1, 2], mode="grid", truncation=None, class_label=None,
+                            batch_size=8, upscale=1, grid={"save": True, "nrow": 8, "padding": 2, "pad_value": 0.0},
+                            individual=False, interpolation={})
+    assert sorted(path.name for path in written) == ["points.csv", "points.npy", "scatter.png"]
+    points = np.load(tmp_path / "out" / "points.npy")
+    assert points.shape == (3, 2)
+    rows = (tmp_path / "out" / "points.csv").read_text().splitlines()
+    assert rows[0] == "seed,x,y" and [int(row.split(",")[0]) for row in rows[1:]] == [0, 1, 2]
+    assert np.allclose([[float(v) for v in row.split(",")[1:]] for row in rows[1:]], points, atol=1e-5)
+    assert read_provenance(tmp_path / "out" / "scatter.png")["render"]["layout"] == "scatter"

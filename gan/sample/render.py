@@ -25,6 +25,7 @@ from torch import Tensor
 import gan
 from gan.data.pixels import UINT8_MAX, to_uint8
 from gan.sample.generate import generate_in_batches
+from gan.sample.scatter import scatter_pixels
 from gan.train.checkpoints import CheckpointError, LoadedGenerator, load_generator
 
 # The recipe seed -> (z, y) below; bump it if the recipe ever changes, so old images say how they were made.
@@ -41,6 +42,7 @@ KEY_SOURCE_TYPE = "DigitalSourceType"
 IPTC_TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 SINGLE_NAME = "seed_{seed:06d}.png"
 GRID_NAME = "grid.png"
+SCATTER_NAME, POINTS_NAME = "scatter.png", "points.{suffix}"
 INTERPOLATION_NAME = "interpolation"
 # The human-readable Description names this many seeds and hash characters (the full record is in gan:provenance).
 DESCRIPTION_SEEDS = 8
@@ -208,7 +210,7 @@ def _pil(pixels: np.ndarray) -> Image.Image:
 class Render:
     """Everything that turns a generator into one image file; stored in the PNG, replayed by `regenerate`."""
 
-    layout: str  # "single", "grid" or "interpolation"
+    layout: str  # "single", "grid", "interpolation" or "scatter" (2D toy points)
     seeds: list[int]
     truncation: float | None = None
     class_label: int | None = None
@@ -276,6 +278,8 @@ def regenerate_command(loaded: LoadedGenerator, spec: Render) -> str:
              f"class={_yaml(spec.class_label)}", f"upscale={spec.upscale}", f"batch_size={spec.batch_size}"]
     if spec.layout == "single":
         parts += ["grid.save=false", "individual=true"]
+    elif spec.layout == "scatter":
+        pass  # a toy checkpoint always writes its points and scatter plot
     elif spec.layout == "grid":
         parts += [f"grid.nrow={spec.nrow}", f"grid.padding={spec.padding}", f"grid.pad_value={spec.pad_value}",
                   "individual=false"]
@@ -330,6 +334,10 @@ def regenerate(path: str | Path, checkpoint: str | Path | None = None, device: s
     if loaded.sha256 != record["checkpoint_sha256"]:
         raise CheckpointError(f"{source} has sha256 {loaded.sha256}, but {path} was generated from a checkpoint with "
                               f"sha256 {record['checkpoint_sha256']}: pass the original file (checkpoint=...)")
+    if record["render"]["layout"] == "scatter":
+        raise ValueError(f"{path} is a scatter plot of 2D points drawn by matplotlib, whose pixels are not a function "
+                         "of the points alone; regenerate the points (points.npy beside it) with the command in its "
+                         f"{KEY_REGENERATE} text field")
     return render(loaded, Render(**record["render"]))
 
 
@@ -341,6 +349,23 @@ def save_gif(frames: np.ndarray, path: Path, frame_ms: int, loaded: LoadedGenera
     return path
 
 
+def sample_points(loaded: LoadedGenerator, out_dir: Path, spec: Render) -> list[Path]:
+    """A toy (2D) generator: the points as points.npy and points.csv (seed, x, y) and a scatter.png over the modes."""
+    from hydra.utils import instantiate
+
+    z, y = latents_for_seeds(spec.seeds, loaded.latent_dim, loaded.num_classes, spec.truncation, spec.class_label)
+    points = generate(loaded, z, y, spec.batch_size)
+    np.save(out_dir / POINTS_NAME.format(suffix="npy"), points.numpy())
+    with open(out_dir / POINTS_NAME.format(suffix="csv"), "w") as handle:
+        handle.write("seed,x,y\n")
+        handle.writelines(f"{seed},{x:.7g},{y_:.7g}\n" for seed, (x, y_) in zip(spec.seeds, points.tolist(),
+                                                                                   strict=True))
+    means = instantiate(loaded.config["data"]["dataset"])(split="train").means
+    title = f"G_ema, global step {loaded.global_step}, {len(spec.seeds)} seeds"
+    png = save_png(scatter_pixels(points, means, title), out_dir / SCATTER_NAME, loaded, spec)
+    return [png, out_dir / POINTS_NAME.format(suffix="npy"), out_dir / POINTS_NAME.format(suffix="csv")]
+
+
 # ---------------------------------------------------------------------------------------------------- orchestration
 def sample_to_dir(loaded: LoadedGenerator, out_dir: Path, seeds: list[int], *, mode: str,
                   truncation: float | None, class_label: int | None, batch_size: int, upscale: int,
@@ -350,6 +375,8 @@ def sample_to_dir(loaded: LoadedGenerator, out_dir: Path, seeds: list[int], *, m
     written: list[Path] = []
     common = {"seeds": seeds, "truncation": truncation, "class_label": class_label, "upscale": upscale,
               "batch_size": batch_size}
+    if loaded.config.get("data", {}).get("kind") == "points":
+        return sample_points(loaded, out_dir, Render(layout="scatter", **common))
     if mode == "grid":
         if grid["save"]:
             spec = Render(layout="grid", nrow=grid["nrow"], padding=grid["padding"], pad_value=grid["pad_value"],

@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
+from PIL import Image
 from torchvision.utils import make_grid, save_image
 
 from gan.compat import checkpoint_interval, set_checkpoint_interval
 from gan.data.base import PointsDataset
+from gan.sample.scatter import scatter_pixels
 from gan.train.rundir import write_status
 from gan.train.signals import RunInterrupted
 
@@ -52,7 +53,7 @@ class SampleGrid(L.Callback):
         dataset = trainer.datamodule.train_dataset if trainer.datamodule is not None else None
         if isinstance(dataset, PointsDataset):
             samples = pl_module.generate_batched(self.points_to_plot, self.seed, self.points_to_plot).cpu()
-            _scatter(samples, dataset, path, trainer.global_step)
+            Image.fromarray(scatter_pixels(samples, dataset.means, f"step {trainer.global_step}")).save(path)
             return path
         samples = pl_module.generate_batched(self.num_samples, self.seed, self.num_samples).cpu()
         images = (samples.clamp(-1, 1) + 1) / 2
@@ -62,23 +63,6 @@ class SampleGrid(L.Callback):
             if hasattr(experiment, "add_image"):
                 experiment.add_image("samples", make_grid(images, nrow=self.nrow), trainer.global_step)
         return path
-
-
-def _scatter(samples: torch.Tensor, dataset: PointsDataset, path: Path, step: int) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4, 4))
-    ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.5, label="G_ema samples")
-    means = dataset.means
-    ax.scatter(means[:, 0], means[:, 1], s=20, marker="x", color="red", label="modes")
-    ax.set_title(f"step {step}")
-    ax.set_aspect("equal")
-    ax.legend(loc="upper right", fontsize=6)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
 
 
 def at_max_steps(trainer: L.Trainer) -> bool:
