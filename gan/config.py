@@ -17,12 +17,19 @@ from omegaconf import DictConfig, OmegaConf
 from gan.paths import CONFIG_DIR
 
 
+def conditioning_tag(num_classes: int) -> str:
+    """`_cond<K>` for a class-conditional model, "" otherwise: part of default experiment names, so conditional and
+    unconditional runs of one setup do not share a name (and a gan-compare group)."""
+    return f"_cond{int(num_classes)}" if int(num_classes or 0) > 0 else ""
+
+
 def register_resolvers() -> None:
     """Resolvers the configs use; idempotent. `gan_run_dir`: see gan.train.rundir.resume_run_dir."""
     from gan.train.rundir import resume_run_dir
 
-    if not OmegaConf.has_resolver("gan_run_dir"):
-        OmegaConf.register_new_resolver("gan_run_dir", resume_run_dir)
+    for name, function in (("gan_run_dir", resume_run_dir), ("gan_cond", conditioning_tag)):
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, function)
 
 
 def compose_config(config_name: str = "train", overrides: Sequence[str] = (),

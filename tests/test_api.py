@@ -41,3 +41,15 @@ def test_gan_load_generates_g_ema_images_by_seed(conditional_run):
     assert torch.equal(model.generate(seeds="3-4", class_=4)[0], images[0])
     pil = model.to_pil(images)
     assert len(pil) == 2 and pil[0].size == (16, 16) and pil[0].mode == "L"
+
+
+def test_truncation_psi_zero_gives_the_mean_image_for_every_seed_and_one_changes_nothing(conditional_run):
+    model = gan.load(conditional_run)
+    mean = model.generate(seeds=[0, 5, 9], class_=2, truncation_psi=0.0)
+    assert torch.equal(mean[0], mean[1]) and torch.equal(mean[0], mean[2])
+    assert torch.equal(model.generate(seeds=[5], class_=2, truncation_psi=1.0),
+                       model.generate(seeds=[5], class_=2))
+    half = model.generate(seeds=[5], class_=2, truncation_psi=0.5)
+    assert not torch.equal(half, mean[1:2]) and not torch.equal(half, model.generate(seeds=[5], class_=2))
+    with pytest.raises(ValueError, match="truncation_psi"):
+        model.generate(seeds=[1], truncation_psi=1.5)

@@ -18,8 +18,8 @@ from omegaconf.errors import OmegaConfBaseException
 
 from gan.data.errors import DataError
 from gan.train.checkpoints import CheckpointError
+from gan.train.interrupted import RunInterrupted
 from gan.train.rundir import run_dir_of_checkpoint
-from gan.train.signals import RunInterrupted
 
 # Exit status for a usage error (bad input), as argparse and most Unix tools use it.
 USAGE_ERROR_EXIT = 2

@@ -22,7 +22,8 @@ def run(cfg: DictConfig, out_dir: Path) -> list[Path]:
     loaded = load_generator(resolve_checkpoint_path(cfg.ckpt, "ckpt"), cfg.device)
     seeds = resolve_seeds(cfg.n, cfg.seeds, cfg.default_n)
     written = sample_to_dir(
-        loaded, out_dir, seeds, mode=cfg.mode, truncation=cfg.truncation, class_label=cfg["class"],
+        loaded, out_dir, seeds, mode=cfg.mode, truncation=cfg.truncation, truncation_psi=cfg.truncation_psi,
+        class_label=cfg["class"],
         batch_size=cfg.batch_size, upscale=cfg.upscale, grid=dict(cfg.grid), individual=cfg.individual,
         interpolation=dict(cfg.interpolation),
     )

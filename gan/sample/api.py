@@ -42,14 +42,17 @@ class Model:
 
     @torch.no_grad()
     def generate(self, seeds: Iterable[int] | str | int = range(16), truncation: float | None = None,
-                 class_: int | None = None, batch_size: int = DEFAULT_BATCH_SIZE) -> Tensor:
+                 class_: int | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
+                 truncation_psi: float | None = None) -> Tensor:
         """Images for `seeds` (a list, a range, or "0-15"), float (N, C, H, W) in [-1, 1] on the CPU.
 
-        `truncation`: BigGAN's threshold (components of z beyond it are redrawn; None: no truncation). `class_`: the
-        class of every image, for class-conditional models (None: each seed draws its own).
+        `truncation`: BigGAN's threshold (components of z beyond it are redrawn; None: no truncation).
+        `truncation_psi`: StyleGAN's psi, towards the mean latent (1: none, 0: the mean image). `class_`: the class of
+        every image, for class-conditional models (None: each seed draws its own).
         """
         seed_list = parse_seeds(seeds if isinstance(seeds, str | int) else list(seeds))
-        z, y = latents_for_seeds(seed_list, self.loaded.latent_dim, self.num_classes, truncation, class_)
+        z, y = latents_for_seeds(seed_list, self.loaded.latent_dim, self.num_classes, truncation, class_,
+                                 truncation_psi=truncation_psi)
         return generate(self.loaded, z, y, batch_size)
 
     @staticmethod

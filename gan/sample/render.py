@@ -105,8 +105,16 @@ def truncate(z: Tensor, threshold: float, generator: torch.Generator) -> Tensor:
 
 
 def latents_for_seeds(seeds: Sequence[int], latent_dim: int, num_classes: int, truncation: float | None = None,
-                      class_label: int | None = None) -> tuple[Tensor, Tensor | None]:
-    """(z, y) with row i drawn from seeds[i] alone (see LATENT_RECIPE); on the CPU."""
+                      class_label: int | None = None,
+                      truncation_psi: float | None = None) -> tuple[Tensor, Tensor | None]:
+    """(z, y) with row i drawn from seeds[i] alone (see LATENT_RECIPE); on the CPU.
+
+    Two truncations, named apart because they read differently: `truncation` is BigGAN's threshold (components above
+    it are redrawn: 0.5 is strong), `truncation_psi` is StyleGAN's interpolation towards the mean latent (z' = mean +
+    psi (z - mean), with mean 0 for N(0, I): psi 1 is no truncation, 0 the mean image for every seed).
+    """
+    if truncation_psi is not None and not 0 <= truncation_psi <= 1:
+        raise ValueError(f"truncation_psi={truncation_psi}: must be in [0, 1] (1: none, 0: the mean latent)")
     if class_label is not None:
         if not num_classes:
             raise ValueError(f"class={class_label} but this generator is unconditional; leave class=null")
@@ -121,6 +129,8 @@ def latents_for_seeds(seeds: Sequence[int], latent_dim: int, num_classes: int, t
         y = torch.randint(num_classes, (1,), generator=rng) if num_classes else None
         if truncation is not None:
             z = truncate(z, truncation, rng)
+        if truncation_psi is not None:
+            z = truncation_psi * z  # towards the mean latent, which is 0 for z ~ N(0, I)
         if class_label is not None:
             y = torch.full((1,), class_label, dtype=torch.long)
         zs.append(z)
@@ -213,6 +223,7 @@ class Render:
     layout: str  # "single", "grid", "interpolation" or "scatter" (2D toy points)
     seeds: list[int]
     truncation: float | None = None
+    truncation_psi: float | None = None
     class_label: int | None = None
     upscale: int = 1
     nrow: int | None = None
@@ -226,7 +237,8 @@ class Render:
 
 def render_frames(loaded: LoadedGenerator, spec: Render) -> np.ndarray:
     """The (N, H, W, C) uint8 images of `spec`: one per seed, or the frames of an interpolation through the seeds."""
-    z, y = latents_for_seeds(spec.seeds, loaded.latent_dim, loaded.num_classes, spec.truncation, spec.class_label)
+    z, y = latents_for_seeds(spec.seeds, loaded.latent_dim, loaded.num_classes, spec.truncation, spec.class_label,
+                             truncation_psi=spec.truncation_psi)
     if spec.layout == "interpolation":
         inter = spec.interpolation
         z = interpolation_path(z, inter["steps"], inter["method"], inter["loop"])
@@ -275,6 +287,7 @@ def format_seeds(seeds: Sequence[int]) -> str:
 def regenerate_command(loaded: LoadedGenerator, spec: Render) -> str:
     seeds = format_seeds(spec.seeds)
     parts = [f"gan-sample ckpt={loaded.path.resolve()}", f"seeds={seeds}", f"truncation={_yaml(spec.truncation)}",
+             f"truncation_psi={_yaml(spec.truncation_psi)}",
              f"class={_yaml(spec.class_label)}", f"upscale={spec.upscale}", f"batch_size={spec.batch_size}"]
     if spec.layout == "single":
         parts += ["grid.save=false", "individual=true"]
@@ -353,7 +366,8 @@ def sample_points(loaded: LoadedGenerator, out_dir: Path, spec: Render) -> list[
     """A toy (2D) generator: the points as points.npy and points.csv (seed, x, y) and a scatter.png over the modes."""
     from hydra.utils import instantiate
 
-    z, y = latents_for_seeds(spec.seeds, loaded.latent_dim, loaded.num_classes, spec.truncation, spec.class_label)
+    z, y = latents_for_seeds(spec.seeds, loaded.latent_dim, loaded.num_classes, spec.truncation, spec.class_label,
+                             truncation_psi=spec.truncation_psi)
     points = generate(loaded, z, y, spec.batch_size)
     np.save(out_dir / POINTS_NAME.format(suffix="npy"), points.numpy())
     with open(out_dir / POINTS_NAME.format(suffix="csv"), "w") as handle:
@@ -369,11 +383,13 @@ def sample_points(loaded: LoadedGenerator, out_dir: Path, spec: Render) -> list[
 # ---------------------------------------------------------------------------------------------------- orchestration
 def sample_to_dir(loaded: LoadedGenerator, out_dir: Path, seeds: list[int], *, mode: str,
                   truncation: float | None, class_label: int | None, batch_size: int, upscale: int,
+                  truncation_psi: float | None = None,
                   grid: dict[str, Any], individual: bool, interpolation: dict[str, Any]) -> list[Path]:
     """Write the files gan-sample promises for `mode` ("grid" or "interpolate"); returns their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    common = {"seeds": seeds, "truncation": truncation, "class_label": class_label, "upscale": upscale,
+    common = {"seeds": seeds, "truncation": truncation, "truncation_psi": truncation_psi, "class_label": class_label,
+              "upscale": upscale,
               "batch_size": batch_size}
     if loaded.config.get("data", {}).get("kind") == "points":
         return sample_points(loaded, out_dir, Render(layout="scatter", **common))

@@ -7,15 +7,17 @@ data is `cfg.data.dataset` (a partial: called with `split=`), the evaluation is 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from gan.config import instantiate_node
 from gan.data.base import GANDataset
-from gan.data.resumable import ResumableDataModule
-from gan.train.module import GAN
+
+if TYPE_CHECKING:  # Lightning is imported only by what trains: gan-eval builds datasets without it
+    from gan.data.resumable import ResumableDataModule
+    from gan.train.module import GAN
 
 
 def build_dataset_factory(cfg: DictConfig) -> Callable[[str], GANDataset]:
@@ -26,6 +28,8 @@ def build_dataset_factory(cfg: DictConfig) -> Callable[[str], GANDataset]:
 
 def build_datamodule(cfg: DictConfig) -> ResumableDataModule:
     """The data module; its training order is a function of `cfg.seed` and the epoch, so resuming is exact."""
+    from gan.data.resumable import ResumableDataModule
+
     return ResumableDataModule(
         dataset_factory=instantiate(cfg.data.dataset),
         batch_size=cfg.data.batch_size,

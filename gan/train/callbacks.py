@@ -14,8 +14,8 @@ from torchvision.utils import make_grid, save_image
 from gan.compat import checkpoint_interval, set_checkpoint_interval
 from gan.data.base import PointsDataset
 from gan.sample.scatter import scatter_pixels
+from gan.train.interrupted import RunInterrupted
 from gan.train.rundir import write_status
-from gan.train.signals import RunInterrupted
 
 
 class SampleGrid(L.Callback):

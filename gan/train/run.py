@@ -17,8 +17,8 @@ from gan.config import instantiate_node
 from gan.metrics.callback import EvaluationCallback
 from gan.train.builders import build_datamodule, build_module, to_container
 from gan.train.callbacks import BestCheckpoint, FinalStepCheckpoint, RunStatus, SampleGrid
+from gan.train.checkpoint_io import AtomicCheckpointIO
 from gan.train.checkpoints import (
-    AtomicCheckpointIO,
     NotAGANCheckpointError,
     checkpoint_kind,
     load_pretrained_weights,

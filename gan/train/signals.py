@@ -20,28 +20,11 @@ from typing import Any
 import lightning as L
 
 from gan.compat import clear_lightning_sigterm
+from gan.train.interrupted import SIGNAL_EXIT_BASE, RunInterrupted
 
-# Exit status of a process ended by a signal, as shells and schedulers report it.
-SIGNAL_EXIT_BASE = 128
+__all__ = ["SIGNAL_EXIT_BASE", "GracefulStop", "RunInterrupted"]
+
 STOP_SIGNALS = ("SIGTERM", "SIGINT", "SIGUSR1")
-
-
-class RunInterrupted(SystemExit):
-    """Training stopped on a signal after saving a checkpoint; the exit code is 128 + the signal number.
-
-    A SystemExit, so Hydra and the CLIs let it through as the process's exit status instead of reporting a crash.
-    """
-
-    def __init__(self, signum: int, step: int, checkpoint: Path):
-        super().__init__(SIGNAL_EXIT_BASE + signum)
-        self.signum, self.step, self.checkpoint = signum, step, checkpoint
-
-    @property
-    def signal_name(self) -> str:
-        return signal.Signals(self.signum).name
-
-    def __str__(self) -> str:
-        return (f"stopped by {self.signal_name} at global step {self.step}; checkpoint saved to {self.checkpoint}")
 
 
 class GracefulStop(L.Callback):
