@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from PIL import Image
 from torchvision.utils import make_grid, save_image
@@ -53,15 +54,18 @@ class SampleGrid(L.Callback):
         dataset = trainer.datamodule.train_dataset if trainer.datamodule is not None else None
         if isinstance(dataset, PointsDataset):
             samples = pl_module.generate_batched(self.points_to_plot, self.seed, self.points_to_plot).cpu()
-            Image.fromarray(scatter_pixels(samples, dataset.means, f"step {trainer.global_step}")).save(path)
-            return path
-        samples = pl_module.generate_batched(self.num_samples, self.seed, self.num_samples).cpu()
-        images = (samples.clamp(-1, 1) + 1) / 2
-        save_image(images, path, nrow=self.nrow)
+            pixels = scatter_pixels(samples, dataset.means, f"step {trainer.global_step}")
+            Image.fromarray(pixels).save(path)
+            picture = torch.from_numpy(pixels).permute(2, 0, 1)  # (3, H, W) uint8, as add_image takes it
+        else:
+            samples = pl_module.generate_batched(self.num_samples, self.seed, self.num_samples).cpu()
+            images = (samples.clamp(-1, 1) + 1) / 2
+            save_image(images, path, nrow=self.nrow)
+            picture = make_grid(images, nrow=self.nrow)
         for logger in trainer.loggers:
             experiment = getattr(logger, "experiment", None)
             if hasattr(experiment, "add_image"):
-                experiment.add_image("samples", make_grid(images, nrow=self.nrow), trainer.global_step)
+                experiment.add_image("samples", picture, trainer.global_step)
         return path
 
 

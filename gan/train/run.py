@@ -10,6 +10,7 @@ from typing import Any
 import lightning as L
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.core.saving import save_hparams_to_yaml
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from omegaconf import DictConfig
 
@@ -42,6 +43,7 @@ from gan.train.validate import validate
 
 CHECKPOINT_DIR = "checkpoints"
 SAMPLES_DIR = "samples"
+HPARAMS_FILE = "hparams.yaml"
 
 
 def build_loggers(cfg: DictConfig, run_dir: Path, resume_checkpoint: dict[str, Any] | None = None) -> list[Logger]:
@@ -163,8 +165,35 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] | None = None
     best = next((c for c in callbacks if isinstance(c, ModelCheckpoint) and c.monitor), None)
     score = float(best.best_model_score) if best is not None and best.best_model_score is not None else math.nan
     if trainer.is_global_zero:
+        log_hyperparameters(trainer, module.config, cfg.metrics.get("monitor"), score)
         _print_summary(cfg, run_dir, trainer, score)
     return score
+
+
+def log_hyperparameters(trainer: L.Trainer, config: dict[str, Any], monitor: str | None, score: float) -> None:
+    """The flattened config and the final metrics into TensorBoard's HPARAMS tab (and hparams.yaml), so a sweep can be
+    compared there too: `best/<monitor>` and the last value of every evaluated metric."""
+    flat = {key: value if isinstance(value, int | float | str | bool) else str(value)
+            for key, value in _flatten(config).items() if not key.startswith("module.")}
+    metrics = {f"last/{key}": float(value) for key, value in trainer.callback_metrics.items()
+               if not key.startswith(("loss/", "d_", "g_steps"))}
+    if monitor and not math.isnan(score):
+        metrics[f"best/{monitor}"] = score
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            logger.log_hyperparams(flat, metrics=metrics or {"last/global_step": float(trainer.global_step)})
+            # Lightning wrote hparams.yaml ({}) when the logger started and never rewrites an existing one.
+            save_hparams_to_yaml(Path(logger.log_dir) / HPARAMS_FILE, {**flat, **metrics})
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def _last_good_checkpoint(run_dir: Path) -> str:
