@@ -212,3 +212,23 @@ def test_a_key_that_follows_from_another_is_not_a_group_key(tmp_path):
     result = compare(runs)
     assert result.group_keys == ["loss.name"]
     assert "loss.gradient_penalty_weight" in result.moves_with["loss.name"]
+
+
+def test_a_plot_of_only_infinite_values_says_why_it_is_empty(tmp_path, monkeypatch):
+    import matplotlib.axes
+
+    from gan.compare.report import plot_metric
+
+    for seed in (0, 1):
+        make_run(tmp_path / "runs" / str(seed), loss="ns", seed=seed, fids=[math.inf, math.inf])
+    comparison = compare([load_run(p) for p in find_run_dirs([tmp_path / "runs"])], metric="fid")
+    texts: list[str] = []
+    original = matplotlib.axes.Axes.text
+
+    def recording_text(self, x, y, s, *args, **kwargs):
+        texts.append(s)
+        return original(self, x, y, s, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "text", recording_text)
+    plot_metric(comparison, "fid", tmp_path / "fid.png")
+    assert any("every value of fid is infinite" in text for text in texts), texts

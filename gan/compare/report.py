@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from gan.compare.table import METRIC_MODES, Comparison, Group, RunSummary, Stat, stat
+from gan.metrics.protocol import is_machine_local
 
 # Plots switch to a log y axis when the plotted values span more than this factor (early FIDs are 10-100x the
 # late ones, which flattens the part of the curve where the groups differ).
@@ -15,6 +16,11 @@ LOG_SCALE_RATIO = 20.0
 # Significant digits in the Markdown table; the CSV files keep full precision.
 MEAN_DIGITS = 4
 STD_DIGITS = 2
+# Printed beside the table when its protocol's extractor weights were made on one machine (`/local/` in the id).
+MACHINE_LOCAL_NOTE = ("this protocol's extractor weights were trained on one machine (`/local/` in the id), not "
+                      "shipped with the package: the numbers compare with each other, but another machine training "
+                      "the same recipe gets other weights and other numbers. Re-evaluate there with the same weights "
+                      "file (copy the cache's classifiers/ entry) to reproduce them.")
 
 
 def _fmt(value: float, digits: int = MEAN_DIGITS) -> str:
@@ -72,11 +78,13 @@ def to_markdown(comparison: Comparison, title: str = "Comparison", plots: list[P
                 relative_to: Path | None = None, references: dict[str, float] | None = None) -> str:
     c = comparison
     better = "lower" if c.mode == "min" else "higher"
-    lines = [f"# {title}", "", f"Metric protocol: `{c.protocol}`", "",
-             f"Ranked by `{c.metric}` ({better} is better). Each cell is mean ± sample std (n-1) over the runs of "
-             "a group (seeds); \"at best\" is the value at the evaluation where the run's best "
-             f"`{c.metric}` was reached; steps are global steps (D and G updates each count), times are seconds "
-             "since the start of fit.", ""]
+    lines = [f"# {title}", "", f"Metric protocol: `{c.protocol}`", ""]
+    if is_machine_local(c.protocol):
+        lines += [f"Note: {MACHINE_LOCAL_NOTE}", ""]
+    lines += [f"Ranked by `{c.metric}` ({better} is better). Each cell is mean ± sample std (n-1) over the runs of "
+              "a group (seeds); \"at best\" is the value at the evaluation where the run's best "
+              f"`{c.metric}` was reached; steps are global steps (D and G updates each count), times are seconds "
+              "since the start of fit.", ""]
     columns = group_columns(c)
     header = [*c.group_keys, "runs", "seeds", *(name for name, _, _ in columns)]
     rows = []
@@ -192,6 +200,7 @@ def plot_metric(comparison: Comparison, metric: str, path: Path, title: str = ""
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     plotted: list[float] = []
+    infinite = 0
     for group in comparison.groups:
         if not group.summaries:
             continue
@@ -204,6 +213,14 @@ def plot_metric(comparison: Comparison, metric: str, path: Path, title: str = ""
         high = [m + s if not math.isnan(s) else m for m, s in zip(mean, std, strict=True)]
         ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
         plotted += [m for m in mean if math.isfinite(m)]
+        infinite += sum(1 for m in mean if math.isinf(m))
+    if infinite and not plotted:
+        # e.g. kl_uniform is inf while a generator has no high-quality sample at all: nothing to draw
+        ax.text(0.5, 0.5, f"every value of {metric} is infinite ({infinite} evaluations):\nnothing to plot"
+                + ("\n(kl_uniform is inf while no generated sample is high quality)" if metric == "kl_uniform" else ""),
+                transform=ax.transAxes, ha="center", va="center", fontsize=8, wrap=True)
+    elif infinite:
+        ax.text(0.01, 0.01, f"{infinite} infinite values not drawn", transform=ax.transAxes, fontsize=7)
     for label, value in (references or {}).items():
         ax.axhline(value, color="black", linestyle="--", linewidth=1, label=f"{label} = {value:g}")
         plotted.append(value)
