@@ -1,24 +1,30 @@
 """Metrics against independent computations: FID (scipy sqrtm), KID (unbiased polynomial MMD by hand), IS (numpy),
 toy mode metrics (a hand count), the real-feature cache (extractor calls counted), the Inception path (random
-weights saved to a file), protocol ids."""
+weights, batch norms calibrated so that features vary, saved to a file), protocol ids."""
 
 from __future__ import annotations
 
 import math
-from unittest import mock
 
 import numpy as np
 import pytest
 import scipy.linalg
 import torch
 
+from gan.data.embedded import DigitsDataset
 from gan.io import file_sha256
 from gan.metrics import extractors
 from gan.metrics.evaluator import ImageEvaluator, chunk_plan, rank_share
-from gan.metrics.protocol import image_protocol, toy_protocol
-from gan.metrics.stats import cache_path, real_features
+from gan.metrics.protocol import image_protocol, is_machine_local, toy_protocol
+from gan.metrics.stats import cache_path, real_features, relative_spread
 from gan.metrics.toy import mode_metrics
-from tests.metrics_helpers import FlattenExtractor, TinyImages, images_from_seed
+from tests.metrics_helpers import (
+    FlattenExtractor,
+    TinyImages,
+    digits_uint8_rgb,
+    images_from_seed,
+    write_random_inception,
+)
 
 KID = {"subsets": 3, "subset_size": 10**6, "degree": 3, "gamma": None, "coef": 1.0}
 
@@ -139,39 +145,44 @@ def test_protocol_ids():
         "classifier:digits-r32-train@sha256:abababababab/fake10000/ref:digits-r32-train"
     assert image_protocol("inception-v3", "cd" * 32, 500, "cifar10-train", 2000).endswith("ref:cifar10-train[:2000]")
     assert toy_protocol("grid25-n100000-train-s0", 2500, 3) == "toy:grid25-n100000-train-s0/n2500/hq3.0std"
+    local = image_protocol("classifier:mine-train", "ef" * 32, 500, "mine-train", machine_local=True)
+    assert local == "classifier:mine-train@sha256:efefefefefef/local/fake500/ref:mine-train"
+    assert is_machine_local(local) and not is_machine_local(local.replace("/local", ""))
+    assert not is_machine_local("classifier:d@sha256:abc/fake5/ref:folder-local-1a2b-5files-r8-c1-train-tf0.1-s0")
 
 
 # ------------------------------------------------------------------------------------------------------- Inception
+# Images the random Inception's batch norms are calibrated on, and images per probe set (299x299 forward passes cost
+# ~0.2 s each on a CPU: enough to tell digits from noise, few enough to keep the tests fast).
+CALIBRATION_IMAGES, PROBE_IMAGES = 8, 4
+
+
 @pytest.fixture(scope="module")
 def random_inception_weights(tmp_path_factory):
-    """A randomly initialised torch-fidelity Inception state dict saved to a file (same cost as the real weights)."""
-    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-
-    with mock.patch("torch_fidelity.feature_extractor_inceptionv3.load_state_dict_from_url", return_value={}), \
-            mock.patch.object(FeatureExtractorInceptionV3, "load_state_dict"):
-        torch.manual_seed(0)
-        net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
-    # He init keeps activations alive through the 20 layers (PyTorch's default init shrinks them to a constant,
-    # which would make every image look alike and the test below vacuous).
-    for module in net.modules():
-        if isinstance(module, torch.nn.Conv2d | torch.nn.Linear):
-            torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+    """A random torch-fidelity Inception, batch norms calibrated on digits, saved to a file (the real weights' cost)."""
     path = tmp_path_factory.mktemp("inception") / "random-inception.pth"
-    torch.save(net.state_dict(), path)
-    return path
+    return write_random_inception(path, seed=0, calibration=digits_uint8_rgb("train", CALIBRATION_IMAGES))
 
 
 def test_inception_extractor_from_a_local_weights_file(random_inception_weights):
     with pytest.warns(extractors.NonStandardWeightsWarning, match="not the standard"):
         extractor = extractors.InceptionExtractor(weights_path=str(random_inception_weights))
     assert extractor.weights_sha256 == file_sha256(random_inception_weights)
-    gray = torch.rand(2, 1, 16, 16) * 2 - 1
-    features, logits = extractor(gray)
-    assert features.shape == (2, 2048) and logits.shape == (2, 1008) and torch.isfinite(features).all()
-    assert (features[0] - features[1]).abs().max() > 1e-3  # different images, different features
+    digits = DigitsDataset(16, "test").images[: 2 * PROBE_IMAGES]
+    noise = torch.rand(PROBE_IMAGES, 1, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    features, logits = extractor(torch.cat([digits, noise]))
+    assert features.shape == (3 * PROBE_IMAGES, 2048) and logits.shape == (3 * PROBE_IMAGES, 1008)
+    assert torch.isfinite(features).all()
+    # Calibrated, the features vary across images (uncalibrated: relative spread ~1e-7, FID ~1e-14 for anything)
+    # and they can tell digits from noise: two digit sets are closer to each other than either is to noise.
+    assert relative_spread(features) > 0.01
+    first, second, rand = features.split(PROBE_IMAGES)
+    between_digits = (first.mean(0) - second.mean(0)).norm()
+    assert (first.mean(0) - rand.mean(0)).norm() > 3 * between_digits
+    assert (second.mean(0) - rand.mean(0)).norm() > 3 * between_digits
     # grayscale is repeated to RGB: the same image given as 3 equal channels has the same features
-    rgb_features, _ = extractor(gray.repeat(1, 3, 1, 1))
-    torch.testing.assert_close(features, rgb_features)
+    rgb_features, _ = extractor(digits[:2].repeat(1, 3, 1, 1))
+    torch.testing.assert_close(features[:2], rgb_features)
 
 
 def test_inception_found_in_the_hub_cache_and_clear_error_offline(random_inception_weights, tmp_path,

@@ -2,10 +2,15 @@
 
 Every file is opened and checked when the dataset is built, so a corrupt image or a size mismatch fails
 before training starts, naming the file, instead of crashing a run hours in.
+
+The fingerprint (what real-feature caches are keyed by) hashes every file's name and bytes, read anyway for decoding:
+replacing, adding or editing one image gives a new fingerprint and so a new cache entry, never stale features. The
+folder's location is not part of it: the same files moved elsewhere (or zipped) reuse the cache.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import zipfile
 from pathlib import Path
@@ -21,6 +26,8 @@ from gan.data.pixels import from_uint8
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 MODES = {1: "L", 3: "RGB"}
+# Hex digits of the content hash kept in the fingerprint (48 bits, as protocol ids keep of weights hashes).
+CONTENT_HASH_CHARS = 12
 
 
 def _list_sources(path: Path) -> tuple[list[str], callable]:
@@ -71,9 +78,14 @@ class ImageFolderDataset(ImageDataset):
             )
         first_size = None
         arrays = []
+        content = hashlib.sha256()
         for name in names:
+            data = read(name)
+            # Name and length delimit each file, so moving bytes from one file to the next changes the hash.
+            content.update(f"{name}\0{len(data)}\0".encode())
+            content.update(data)
             try:
-                with Image.open(io.BytesIO(read(name))) as image:
+                with Image.open(io.BytesIO(data)) as image:
                     image.load()
                     size = image.size
                     pixels = np.asarray(image.convert(MODES[channels]), dtype=np.uint8)
@@ -102,7 +114,9 @@ class ImageFolderDataset(ImageDataset):
         self.channels = channels
         self.resolution = resolution
         self.split = split
-        self.fingerprint = f"folder-{root.resolve()}-{len(names)}files-r{resolution}-c{channels}-{split}-s{split_seed}"
+        self.content_sha256 = content.hexdigest()
+        self.fingerprint = (f"folder-{root.stem}-{self.content_sha256[:CONTENT_HASH_CHARS]}-{len(names)}files-"
+                            f"r{resolution}-c{channels}-{split}-tf{test_fraction}-s{split_seed}")
 
     def __len__(self) -> int:
         return len(self.images)

@@ -2,7 +2,8 @@
 
 - `InceptionExtractor`: the standard Inception-v3 of FID papers (TensorFlow 2015-12-05 weights as converted by
   torch-fidelity), from a local weights file or the torch hub cache; never downloads unless asked to.
-- `gan.metrics.classifier`: a small domain classifier the project trains itself (offline default for bundled data).
+- `gan.metrics.classifier`: a small domain classifier (offline default for labelled data; shipped weights for the
+  bundled datasets, trained locally for others).
 """
 
 from __future__ import annotations
@@ -30,19 +31,46 @@ INCEPTION_FEATURES, INCEPTION_LOGITS = "2048", "logits_unbiased"
 
 
 
+# Defaults of the broken-extractor check (conf/metrics/*.yaml set their own): features of distinct images differ by
+# far more than float32 rounding (~1e-7 relative), so a relative spread below 1e-4 means the extractor maps every image
+# to (nearly) one point, e.g. an uncalibrated random network. Dead units are not limited unless configured.
+DEFAULT_MIN_RELATIVE_SPREAD = 1e-4
+DEFAULT_MAX_DEAD_FRACTION = 1.0
+
+
 class NonStandardWeightsWarning(UserWarning):
     """The Inception weights file is not the one published numbers use."""
+
 
 class FeatureExtractor(nn.Module):
     """Interface: `forward(images in [-1, 1], (N, C, H, W)) -> (features (N, num_features), logits or None)`.
 
     `name` and `weights_sha256` go into protocol ids and cache keys; `num_logits` is 0 when there are no logits.
+    `machine_local` marks weights made on this machine (not reproducible elsewhere); the protocol id says so.
+    `max_dead_fraction` and `min_relative_spread` are the limits of the broken-extractor check the real features
+    pass before anything is scored (`gan.metrics.stats.check_features`).
     """
 
     name: str
     weights_sha256: str
     num_features: int
     num_logits: int
+    machine_local: bool = False
+    max_dead_fraction: float = DEFAULT_MAX_DEAD_FRACTION
+    min_relative_spread: float = DEFAULT_MIN_RELATIVE_SPREAD
+
+    def set_feature_check(self, max_dead_fraction: float | None, min_relative_spread: float | None) -> None:
+        """Limits of the broken-extractor check; None keeps the default."""
+        if max_dead_fraction is not None:
+            self.max_dead_fraction = float(max_dead_fraction)
+        if min_relative_spread is not None:
+            self.min_relative_spread = float(min_relative_spread)
+
+    @property
+    def record(self) -> dict[str, object]:
+        """What the protocol id abbreviates, for logs and result files (extractors add their own facts)."""
+        return {"extractor": self.name, "weights_sha256": self.weights_sha256, "num_features": self.num_features,
+                "num_logits": self.num_logits, "machine_local": self.machine_local}
 
     def forward(self, images: Tensor) -> tuple[Tensor, Tensor | None]:  # pragma: no cover - interface
         raise NotImplementedError
@@ -99,8 +127,10 @@ class InceptionExtractor(FeatureExtractor):
     num_features = 2048
     num_logits = 1008
 
-    def __init__(self, weights_path: str | None = None, allow_download: bool = False, name: str = "inception-v3"):
+    def __init__(self, weights_path: str | None = None, allow_download: bool = False, name: str = "inception-v3",
+                 max_dead_fraction: float | None = None, min_relative_spread: float | None = None):
         super().__init__()
+        self.set_feature_check(max_dead_fraction, min_relative_spread)
         from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
         path = find_inception_weights(weights_path, allow_download)
