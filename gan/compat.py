@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import lightning as L
-from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from torch import Tensor
+
+if TYPE_CHECKING:  # Lightning is imported where it is used: evaluation and sampling run without it
+    import lightning as L
+    from lightning.pytorch.callbacks import ModelCheckpoint
 
 
 def logger_should_update(trainer: L.Trainer | None) -> bool:
@@ -37,21 +38,18 @@ def set_checkpoint_interval(callback: ModelCheckpoint, every_n_train_steps: int)
     callback._every_n_train_steps = every_n_train_steps
 
 
-class AppendingExperimentWriter(ExperimentWriter):
-    """Lightning's CSV writer that keeps an existing metrics.csv (and its header) instead of deleting it.
-
-    The base class removes the file in the private `_check_log_dir_exists` when it starts.
-    """
-
-    def _check_log_dir_exists(self) -> None:
-        # Keep the file; take its header so new rows line up with the old ones (new keys rewrite the header).
-        if self._fs.isfile(self.metrics_file_path):
-            with self._fs.open(self.metrics_file_path, "r", newline="") as file:
-                self.metrics_keys = list(csv.DictReader(file).fieldnames or [])
-
-
 def use_appending_writer(logger: Any) -> None:
-    """Give a `CSVLogger` an `AppendingExperimentWriter` before it creates its own (its private `_experiment`)."""
+    """Give a `CSVLogger` a writer that keeps an existing metrics.csv (and its header) before it creates its own (its
+    private `_experiment`): Lightning's writer deletes the file in its private `_check_log_dir_exists`."""
+    from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+
+    class AppendingExperimentWriter(ExperimentWriter):
+        def _check_log_dir_exists(self) -> None:
+            # Keep the file; take its header so new rows line up with the old ones (new keys rewrite the header).
+            if self._fs.isfile(self.metrics_file_path):
+                with self._fs.open(self.metrics_file_path, "r", newline="") as file:
+                    self.metrics_keys = list(csv.DictReader(file).fieldnames or [])
+
     if logger._experiment is None:
         logger._fs.makedirs(logger.root_dir, exist_ok=True)
         logger._experiment = AppendingExperimentWriter(log_dir=logger.log_dir)

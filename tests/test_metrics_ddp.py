@@ -1,7 +1,9 @@
 """DDP: 2 gloo CPU processes, each generating its share of the same fixed sample set, give the metrics of 1 process.
 
 Every rank extracts features of its contiguous range of chunks and holds its share of the reference features;
-torchmetrics sums the FID states and gathers the KID/IS features (in rank order) inside compute().
+torchmetrics sums the FID states and gathers the KID/IS features (in rank order) inside compute(). Precision, recall
+and memorisation need every generated feature: the evaluator gathers them (all_gather, uneven shares padded). The
+stacked-digits mode counts are summed across ranks.
 """
 
 from __future__ import annotations
@@ -15,12 +17,16 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from gan.metrics.evaluator import ImageEvaluator, ToyEvaluator
+from gan.metrics.stacked import StackedEvaluator
 from gan.paths import REPO_ROOT
 from tests.metrics_helpers import FlattenExtractor, images_from_seed
+from tests.test_stacked import ValueClassifier, triples_to_images
 
 NUM_FAKE, BATCH, SEED = 700, 64, 5  # 11 chunks of unequal count per rank: uneven shares on purpose
 KID = {"subsets": 5, "subset_size": 100, "degree": 3, "gamma": None, "coef": 1.0}
 MEANS = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+# precision/recall on 300 of the 700 fakes (and a 300-point real subset); chunks smaller than a rank's share
+FIDELITY = {"k": 3, "num_samples": 300, "chunk_size": 128}
 
 
 def image_sample(n: int, seed: int) -> torch.Tensor:
@@ -32,12 +38,22 @@ def toy_sample(n: int, seed: int) -> torch.Tensor:
     return MEANS[torch.randint(3, (n,), generator=generator)] + 0.05 * torch.randn(n, 2, generator=generator)
 
 
+def stacked_sample(n: int, seed: int) -> torch.Tensor:
+    triples = torch.randint(10, (n, 3), generator=torch.Generator().manual_seed(seed % 2**31))
+    return triples_to_images(triples)
+
+
 def evaluate_all(rank: int = 0, world_size: int = 1) -> dict[str, dict[str, float]]:
     real = images_from_seed(301, 11).flatten(1)
     image = ImageEvaluator(FlattenExtractor(), real, "p", NUM_FAKE, BATCH, KID, {"splits": 4})
     toy = ToyEvaluator(MEANS, 0.05, 3.0, "t", NUM_FAKE, BATCH)
+    fidelity = ImageEvaluator(FlattenExtractor(), real, "p", NUM_FAKE, BATCH, KID, None, FIDELITY,
+                              train=images_from_seed(250, 12).flatten(1), heldout=images_from_seed(90, 13).flatten(1))
+    stacked = StackedEvaluator(ValueClassifier(), 3, "s", NUM_FAKE, BATCH)
     return {"image": image.evaluate(image_sample, SEED, rank, world_size),
-            "toy": toy.evaluate(toy_sample, SEED, rank, world_size)}
+            "toy": toy.evaluate(toy_sample, SEED, rank, world_size),
+            "fidelity": fidelity.evaluate(image_sample, SEED, rank, world_size),
+            "stacked": stacked.evaluate(stacked_sample, SEED, rank, world_size)}
 
 
 def _worker(rank: int, world_size: int, init_file: str, out_dir: str) -> None:
@@ -55,7 +71,8 @@ def test_two_processes_give_the_single_process_metrics(tmp_path):
     single = evaluate_all()
     for rank in (0, 1):  # every rank computes (and gets) the synced values
         ddp = json.loads((tmp_path / f"rank{rank}.json").read_text())
-        for kind in ("image", "toy"):
+        assert {"precision", "recall", "memorisation"} <= set(ddp["fidelity"])
+        for kind in ("image", "toy", "fidelity", "stacked"):
             for key, value in single[kind].items():
                 if key != "eval_s":
                     assert ddp[kind][key] == pytest.approx(value, rel=1e-6, abs=1e-9), (rank, kind, key)

@@ -48,7 +48,8 @@ def test_training_writes_evaluation_rows_with_protocol_and_best_checkpoint(class
     assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
     # the classifier and the real features were cached once, under the configured directory
     assert len(list((cache / "classifiers").glob("*.pt"))) == 1
-    assert len(list((cache / "real_features").glob("*.pt"))) == 1
+    # the reference (train) and the held-out split (memorisation)
+    assert len(list((cache / "real_features").glob("*.pt"))) == 2
 
 
 def test_gan_eval_reproduces_the_last_evaluation_and_repeats_over_seeds(classifier_run, tmp_path):

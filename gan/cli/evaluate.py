@@ -2,10 +2,17 @@
 
     gan-eval ckpt=outputs/<run>/checkpoints/best.ckpt                 # the run's own metrics group, seeds 0,1,2
     gan-eval ckpt=<run dir> n=50000 seeds=[0,1,2,3,4] metrics=inception metrics.extractor.weights_path=/w.pth
+    gan-eval mode=real_vs_real data=digits metrics=classifier         # the floor: held-out real data as "generated"
 
 The metrics group is the one given on the command line, else the one the run trained with, else `classifier` for
 image data and `toy` for 2D points. Seed s evaluates the same samples as a training-time evaluation with
 metrics.seed=s, so `n=<metrics.num_fake_samples> seeds=[<metrics.seed>]` reproduces a run's last evaluation row.
+
+mode=real_vs_real needs no checkpoint: the `heldout_split` of `data` (default test, real images G never saw) takes
+the generator's place and is scored against the metrics group's reference (the train split), so FID, KID,
+precision and recall (or mode counts) show what a perfect generator of this data would get: the floor of the
+protocol. Its protocol id is the group's, with the held-out set's size as the sample count and `/fake:<held-out
+dataset>` appended. Memorisation is 1 by construction there (the held-out set is its own yardstick).
 """
 
 from __future__ import annotations
@@ -18,12 +25,16 @@ from typing import Any
 
 import hydra
 import numpy as np
+import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
+from torch import Tensor
+from torch.utils.data import Dataset
 
+from gan.cli.errors import clean_errors
 from gan.cli.quiet import quiet_known_messages
 from gan.config import compose_config
-from gan.metrics.evaluator import build_evaluator, generator_sampler
+from gan.metrics.evaluator import Sampler, build_evaluator, chunk_plan, generator_sampler
 from gan.paths import CONFIG_DIR
 from gan.train.builders import build_dataset_factory
 from gan.train.checkpoints import load_generator, resolve_checkpoint_path
@@ -63,35 +74,102 @@ def summarise(rows: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     return summary
 
 
-def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
+def _seeds(cfg: DictConfig) -> list[int]:
     seeds = [int(s) for s in (cfg.seeds if OmegaConf.is_list(cfg.seeds) else [cfg.seeds])]
     if not seeds:
         raise ValueError("seeds=[] evaluates nothing; pass e.g. seeds=[0,1,2]")
+    return seeds
+
+
+def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
+    mode = cfg.get("mode", "checkpoint")
+    if mode == "real_vs_real":
+        return run_real_vs_real(cfg, out_dir)
+    if mode != "checkpoint":
+        raise ValueError(f"mode must be checkpoint or real_vs_real, got {mode!r}")
+    if cfg.get("data") is not None:
+        raise ValueError("data=... is for mode=real_vs_real; a checkpoint is evaluated on the data it trained on")
+    seeds = _seeds(cfg)
     loaded = load_generator(resolve_checkpoint_path(cfg.ckpt, "ckpt"), cfg.device)
     merged, source = metrics_config(cfg, OmegaConf.create(loaded.config))
     settings = OmegaConf.to_container(merged.metrics, resolve=True)
     evaluator = build_evaluator(settings, build_dataset_factory(merged), cfg.device, num_fake_samples=cfg.n)
     sample = generator_sampler(loaded.generator, loaded.latent_dim, loaded.num_classes, cfg.device)
     rows = [{"seed": seed, **evaluator.evaluate(sample, seed, device=cfg.device)} for seed in seeds]
-    summary = summarise(rows)
     result = {"checkpoint": str(loaded.path), "checkpoint_sha256": loaded.sha256, "global_step": loaded.global_step,
               "protocol": evaluator.protocol, "metrics_source": source, "num_fake_samples": evaluator.num_fake_samples,
-              "seeds": seeds, "rows": rows, "summary": summary}
+              "seeds": seeds, "rows": rows, "summary": summarise(rows)}
+    return write_results(result, out_dir)
+
+
+def run_real_vs_real(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
+    """The held-out split of `cfg.data` scored as if a generator had produced it (see the module docstring)."""
+    if cfg.get("data") is None:
+        raise ValueError("mode=real_vs_real needs data=<name> (e.g. data=digits): the dataset whose floor to measure")
+    seeds = _seeds(cfg)
+    merged = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
+    if cfg.get("metrics") is not None and cfg.metrics.get("kind"):
+        source = f"metrics={cfg.metrics.get('name', '?')} (command line)"
+    else:
+        kind = cfg.data.get("kind", "image")
+        if kind not in DEFAULT_METRICS:
+            raise ValueError(f"data.kind={kind!r} has no default metrics; pass metrics=classifier or metrics=inception")
+        merged.metrics = compose_config("eval", [f"metrics={DEFAULT_METRICS[kind]}"]).metrics
+        source = f"metrics={DEFAULT_METRICS[kind]} (default for data.kind={kind})"
+    settings = OmegaConf.to_container(merged.metrics, resolve=True)
+    make_dataset = build_dataset_factory(merged)
+    heldout = make_dataset(cfg.heldout_split)
+    count = len(heldout) if cfg.n is None else int(cfg.n)
+    if not 1 <= count <= len(heldout):
+        raise ValueError(f"n={cfg.n} but the {cfg.heldout_split} split of data={cfg.data.name} has {len(heldout)} "
+                         "items; use n=null for all of them")
+    evaluator = build_evaluator(settings, make_dataset, cfg.device, num_fake_samples=count)
+    protocol = f"{evaluator.protocol}/fake:{heldout.fingerprint}"
+    rows = []
+    for seed in seeds:
+        sample = dataset_sampler(heldout, count, evaluator.batch_size, seed)
+        rows.append({"seed": seed, **evaluator.evaluate(sample, seed, device=cfg.device)})
+    result = {"mode": "real_vs_real", "heldout": heldout.fingerprint, "protocol": protocol, "metrics_source": source,
+              "num_fake_samples": count, "seeds": seeds, "rows": rows, "summary": summarise(rows)}
+    return write_results(result, out_dir)
+
+
+def dataset_sampler(dataset: Dataset, num_samples: int, batch_size: int, seed: int) -> Sampler:
+    """A stand-in generator that returns the first `num_samples` items of `dataset` in order: the evaluator asks for
+    the chunks of its plan (size, chunk seed) of `seed`, each answered by the items at that chunk's offset."""
+    offsets, start = {}, 0
+    for size, chunk_seed in chunk_plan(num_samples, batch_size, seed):
+        offsets[(size, chunk_seed)] = start
+        start += size
+
+    def sample(n: int, chunk_seed: int) -> Tensor:
+        first = offsets[(n, chunk_seed)]
+        return torch.stack([torch.as_tensor(dataset[i][0]) for i in range(first, first + n)])
+
+    return sample
+
+
+def write_results(result: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """results.json (everything) and results.csv (one row per seed with the protocol id) in `out_dir`; the table."""
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / RESULTS_JSON).write_text(json.dumps(result, indent=2))
     with open(out_dir / RESULTS_CSV, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["seed", *summary, "protocol"])
+        writer = csv.DictWriter(handle, fieldnames=["seed", *result["summary"], "protocol"])
         writer.writeheader()
-        for row in rows:
-            writer.writerow({**row, "protocol": evaluator.protocol})
+        for row in result["rows"]:
+            writer.writerow({**row, "protocol": result["protocol"]})
     print(format_table(result))
     print(f"written: {out_dir / RESULTS_JSON}, {out_dir / RESULTS_CSV}")
     return result
 
 
 def format_table(result: dict[str, Any]) -> str:
-    step = result["global_step"]
-    lines = [f"{result['checkpoint']} (global step {step if step is not None else '?'}), {result['metrics_source']}",
+    if result.get("mode") == "real_vs_real":
+        title = f"real vs real: {result['heldout']} as the generated set, {result['metrics_source']}"
+    else:
+        step = result["global_step"]
+        title = f"{result['checkpoint']} (global step {step if step is not None else '?'}), {result['metrics_source']}"
+    lines = [title,
              f"protocol: {result['protocol']}",
              f"seeds: {result['seeds']}  ({len(result['seeds'])} evaluations of {result['num_fake_samples']} samples)",
              f"{'metric':<14} {'mean':>12} {'± std':>12}"]
@@ -104,7 +182,8 @@ def format_table(result: dict[str, Any]) -> str:
 @hydra.main(config_path=str(CONFIG_DIR), config_name="eval", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     quiet_known_messages()
-    run(cfg, Path(HydraConfig.get().runtime.output_dir))
+    with clean_errors("gan-eval"):
+        run(cfg, Path(HydraConfig.get().runtime.output_dir))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ IGNORED_PREFIXES = ("hydra.",)
 # Which way is better, for the metrics the evaluation callback writes. Other metrics need `mode` from the caller
 # (or are the runs' own cfg.metrics.monitor, whose cfg.metrics.monitor_mode is used).
 METRIC_MODES = {"fid": "min", "kid_mean": "min", "kl_uniform": "min", "is_mean": "max", "modes_covered": "max",
-                "hq_fraction": "max"}
+                "hq_fraction": "max", "precision": "max", "recall": "max"}
 # Per-evaluation uncertainties, not quantities to rank by or average across seeds.
 UNCERTAINTY_SUFFIX = "_std"
 

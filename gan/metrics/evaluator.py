@@ -25,7 +25,15 @@ from torchmetrics.image.kid import KernelInceptionDistance
 from gan.compat import set_fid_real_sums, set_kid_real_features
 from gan.data.base import ImageDataset, PointsDataset, check_dataset
 from gan.metrics.extractors import FeatureExtractor, Passthrough
+from gan.metrics.fidelity import (
+    equal_size_subsets,
+    fidelity_protocol,
+    gather_rows,
+    memorisation_ratio,
+    precision_recall,
+)
 from gan.metrics.protocol import image_protocol, toy_protocol
+from gan.metrics.stacked import StackedEvaluator, stacked_protocol
 from gan.metrics.stats import real_features
 from gan.metrics.toy import ModeCoverage
 from gan.sample.generate import generate_in_batches
@@ -70,10 +78,17 @@ class _RealSums:
 
 
 class ImageEvaluator:
-    """FID and KID (and IS when the extractor has logits) of generated images against cached real features."""
+    """FID and KID (and IS when the extractor has logits) of generated images against cached real features.
+
+    With `fidelity` settings (k, num_samples, chunk_size) also precision and recall against `real`, and with `train`
+    and `heldout` features the memorisation ratio (gan.metrics.fidelity). These need every generated feature: under
+    DDP the ranks' shares are gathered (in rank order, so the set equals the single-process one).
+    """
 
     def __init__(self, extractor: FeatureExtractor, real: Tensor, protocol: str, num_fake_samples: int,
-                 batch_size: int, kid: Mapping[str, Any], inception_score: Mapping[str, Any] | None = None):
+                 batch_size: int, kid: Mapping[str, Any], inception_score: Mapping[str, Any] | None = None,
+                 fidelity: Mapping[str, Any] | None = None, train: Tensor | None = None,
+                 heldout: Tensor | None = None):
         if len(real) < 2:
             raise ValueError(f"need at least 2 reference samples, got {len(real)}")
         self.extractor = extractor
@@ -84,6 +99,9 @@ class ImageEvaluator:
         self.kid = dict(kid)
         self.inception_score = dict(inception_score) if inception_score and extractor.num_logits else None
         self._sums: dict[tuple[int, int], _RealSums] = {}
+        self.fidelity = dict(fidelity) if fidelity else None
+        self.train = None if train is None else train.float().cpu()
+        self.heldout = None if heldout is None else heldout.float().cpu()
 
     def _real_sums(self, share: Tensor, key: tuple[int, int]) -> _RealSums:
         # What FrechetInceptionDistance.update(real=True) would accumulate, computed once per (rank, world size).
@@ -141,7 +159,19 @@ class ImageEvaluator:
             if inception is not None:
                 is_mean, is_std = inception.compute()
                 row.update(is_mean=float(is_mean), is_std=float(is_std))
+        if self.fidelity is not None:
+            row.update(self._fidelity(gather_rows(fake, world_size), seed, device))
         row["eval_s"] = time.monotonic() - start
+        return row
+
+    def _fidelity(self, fake: Tensor, seed: int, device: torch.device) -> dict[str, float]:
+        """precision, recall (equal-size sets, the reals a subset drawn from `seed`) and memorisation."""
+        k, chunk = int(self.fidelity["k"]), int(self.fidelity["chunk_size"])
+        real, subset = equal_size_subsets(self.real.to(device), fake, int(self.fidelity["num_samples"]), seed)
+        precision, recall = precision_recall(real, subset, k, chunk)
+        row = {"precision": precision, "recall": recall}
+        if self.train is not None and self.heldout is not None:
+            row["memorisation"] = memorisation_ratio(fake, self.heldout.to(device), self.train.to(device), chunk)
         return row
 
 
@@ -188,17 +218,38 @@ def build_evaluator(settings: Mapping[str, Any], make_dataset: Callable[[str], D
         threshold = float(settings["hq_threshold_std"])
         return ToyEvaluator(reference.means, reference.std, threshold, toy_protocol(fingerprint, n, threshold), n,
                             int(settings["batch_size"]))
-    if kind != "image":
-        raise ValueError(f"metrics.kind must be 'image' or 'toy', got {kind!r}")
+    if kind not in ("image", "stacked"):
+        raise ValueError(f"metrics.kind must be 'image', 'stacked' or 'toy', got {kind!r}")
     reference = check_dataset(reference, ImageDataset, f"metrics={settings.get('name', kind)}")
     fingerprint = reference.fingerprint
     extractor: FeatureExtractor = instantiate(settings["extractor"]).to(device)
+    if kind == "stacked":
+        # Each channel goes through the single-channel digits classifier; its classes give 10^channels modes.
+        protocol = stacked_protocol(extractor.name, extractor.weights_sha256, n,
+                                    int(extractor.num_logits) ** reference.channels,
+                                    getattr(extractor, "machine_local", False))
+        return StackedEvaluator(extractor, reference.channels, protocol, n, int(settings["batch_size"]))
     num_real = settings.get("num_real_samples")
     real = real_features(reference, split, extractor, settings["cache_dir"], num_real, int(settings["batch_size"]),
                          device)
-    protocol = image_protocol(extractor.name, extractor.weights_sha256, n, fingerprint, num_real)
+    protocol = image_protocol(extractor.name, extractor.weights_sha256, n, fingerprint, num_real,
+                              machine_local=extractor.machine_local)
+    fidelity = settings.get("fidelity")
+    train = heldout = None
+    if fidelity:
+        # Memorisation: distances to the data G trained on (the train split, capped as the reference is) against
+        # those of a split it never saw.
+        batch = int(settings["batch_size"])
+        train = real.features if split == "train" else real_features(
+            make_dataset("train"), "train", extractor, settings["cache_dir"], num_real, batch, device).features
+        heldout_split = fidelity.get("heldout_split")
+        if heldout_split:
+            heldout = real_features(make_dataset(heldout_split), heldout_split, extractor, settings["cache_dir"], None,
+                                    batch, device).features
+        pr_samples = min(int(fidelity["num_samples"]), len(real.features), n)
+        protocol += fidelity_protocol(int(fidelity["k"]), pr_samples, heldout_split)
     return ImageEvaluator(extractor, real.features, protocol, n, int(settings["batch_size"]), settings["kid"],
-                          settings.get("inception_score"))
+                          settings.get("inception_score"), fidelity, train, heldout)
 
 
 def generator_sampler(generator: torch.nn.Module, latent_dim: int, num_classes: int,

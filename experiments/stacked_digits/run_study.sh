@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The stacked-digits study: PacDCGAN2 and DCGAN x seeds 0,1,2, one run at a time on one thread, CPU and wall seconds
+# of each run (user, system, elapsed) in <out>/<preset>_s<seed>/time.txt.
+#   experiments/stacked_digits/run_study.sh [out dir, default multirun/stacked_digits]
+set -euo pipefail
+out=${1:-multirun/stacked_digits}
+export OMP_NUM_THREADS=1
+# PacDCGAN2 (the goal) before the remaining DCGAN seeds, so a cut-short session still has its three seeds.
+for job in stacked_pacdcgan2:0 stacked_dcgan:0 stacked_pacdcgan2:1 stacked_pacdcgan2:2 stacked_dcgan:1 stacked_dcgan:2; do
+    preset=${job%:*} seed=${job#*:}
+    dir=$out/${preset}_s$seed
+    mkdir -p "$dir"
+    /usr/bin/time -f "%U %S %e" -o "$dir/time.txt" \
+      .venv/bin/gan-train experiment=$preset seed=$seed hydra.run.dir="$dir" > "$dir/log.txt" 2>&1
+done
