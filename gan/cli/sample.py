@@ -1,4 +1,4 @@
-"""`gan-sample`: PNG grids, single images, interpolations and GIFs from G_ema (see conf/sample.yaml)."""
+"""`gan-sample`: PNG grids, per-class grids, single images, interpolations and GIFs from G_ema (conf/sample.yaml)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ LISTED_FILES = 3
 
 def run(cfg: DictConfig, out_dir: Path) -> list[Path]:
     loaded = load_generator(resolve_checkpoint_path(cfg.ckpt, "ckpt"), cfg.device)
-    seeds = resolve_seeds(cfg.n, cfg.seeds, cfg.default_n)
+    # The per-class grid has a row per class, so its default is a few columns rather than default_n images.
+    default_n = cfg.class_grid.default_n if cfg.mode == "classes" else cfg.default_n
+    seeds = resolve_seeds(cfg.n, cfg.seeds, default_n)
     written = sample_to_dir(
         loaded, out_dir, seeds, mode=cfg.mode, truncation=cfg.truncation, truncation_psi=cfg.truncation_psi,
         class_label=cfg["class"],

@@ -1,4 +1,5 @@
-"""Images from a trained generator: seeds, truncation, class labels, grids, latent interpolation, provenance.
+"""Images from a trained generator: seeds, truncation, class labels, grids, per-class grids, latent interpolation,
+provenance.
 
 One image per seed: image i comes from seed i alone (its own `torch.Generator` on the CPU), so a seed gives the same
 latent on any machine and the same image whatever else is in the batch. Every PNG records in its text chunks what
@@ -44,6 +45,7 @@ SINGLE_NAME = "seed_{seed:06d}.png"
 GRID_NAME = "grid.png"
 SCATTER_NAME, POINTS_NAME = "scatter.png", "points.{suffix}"
 INTERPOLATION_NAME = "interpolation"
+CLASSES_NAME = "classes.png"
 # The human-readable Description names this many seeds and hash characters (the full record is in gan:provenance).
 DESCRIPTION_SEEDS = 8
 DESCRIPTION_HASH_CHARS = 16
@@ -220,7 +222,7 @@ def _pil(pixels: np.ndarray) -> Image.Image:
 class Render:
     """Everything that turns a generator into one image file; stored in the PNG, replayed by `regenerate`."""
 
-    layout: str  # "single", "grid", "interpolation" or "scatter" (2D toy points)
+    layout: str  # "single", "grid", "classes" (row k: class k), "interpolation" or "scatter" (2D toy points)
     seeds: list[int]
     truncation: float | None = None
     truncation_psi: float | None = None
@@ -235,8 +237,33 @@ class Render:
     batch_size: int = 1
 
 
+def class_grid_inputs(seeds: Sequence[int], latent_dim: int, num_classes: int, truncation: float | None = None,
+                      truncation_psi: float | None = None) -> tuple[Tensor, Tensor]:
+    """(z, y) of the per-class grid, class-major: row k is class k, column j seed j with the same z in every row
+    (a seed's latent is drawn before its label, so forcing the class leaves z unchanged)."""
+    _check_class_grid(num_classes, None)
+    rows = [latents_for_seeds(seeds, latent_dim, num_classes, truncation, class_label=k,
+                              truncation_psi=truncation_psi) for k in range(num_classes)]
+    return torch.cat([z for z, _ in rows]), torch.cat([y for _, y in rows])
+
+
+def _check_class_grid(num_classes: int, class_label: int | None) -> None:
+    if not num_classes:
+        raise ValueError("mode=classes draws one row per class and needs a class-conditional generator "
+                         "(model.num_classes > 0); this checkpoint's generator is unconditional: use mode=grid")
+    if class_label is not None:
+        raise ValueError(f"class={class_label} with mode=classes: the per-class grid draws every class; leave "
+                         "class=null (or use mode=grid class=K for one class)")
+
+
 def render_frames(loaded: LoadedGenerator, spec: Render) -> np.ndarray:
-    """The (N, H, W, C) uint8 images of `spec`: one per seed, or the frames of an interpolation through the seeds."""
+    """The (N, H, W, C) uint8 images of `spec`: one per seed, one per (class, seed) for the per-class grid, or the
+    frames of an interpolation through the seeds."""
+    if spec.layout == "classes":
+        _check_class_grid(loaded.num_classes, spec.class_label)
+        z, y = class_grid_inputs(spec.seeds, loaded.latent_dim, loaded.num_classes, spec.truncation,
+                                 spec.truncation_psi)
+        return to_uint8_hwc(generate(loaded, z, y, spec.batch_size)).numpy()
     z, y = latents_for_seeds(spec.seeds, loaded.latent_dim, loaded.num_classes, spec.truncation, spec.class_label,
                              truncation_psi=spec.truncation_psi)
     if spec.layout == "interpolation":
@@ -296,6 +323,8 @@ def regenerate_command(loaded: LoadedGenerator, spec: Render) -> str:
     elif spec.layout == "grid":
         parts += [f"grid.nrow={spec.nrow}", f"grid.padding={spec.padding}", f"grid.pad_value={spec.pad_value}",
                   "individual=false"]
+    elif spec.layout == "classes":
+        parts += ["mode=classes", f"grid.padding={spec.padding}", f"grid.pad_value={spec.pad_value}"]
     else:
         inter = spec.interpolation
         parts += ["mode=interpolate", f"interpolation.steps={inter['steps']}",
@@ -385,7 +414,10 @@ def sample_to_dir(loaded: LoadedGenerator, out_dir: Path, seeds: list[int], *, m
                   truncation: float | None, class_label: int | None, batch_size: int, upscale: int,
                   truncation_psi: float | None = None,
                   grid: dict[str, Any], individual: bool, interpolation: dict[str, Any]) -> list[Path]:
-    """Write the files gan-sample promises for `mode` ("grid" or "interpolate"); returns their paths."""
+    """Write the files gan-sample promises for `mode` ("grid", "classes" or "interpolate"); returns their paths."""
+    if mode == "classes":
+        # Refused before any file is written.
+        _check_class_grid(loaded.num_classes, class_label)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     common = {"seeds": seeds, "truncation": truncation, "truncation_psi": truncation_psi, "class_label": class_label,
@@ -407,6 +439,12 @@ def sample_to_dir(loaded: LoadedGenerator, out_dir: Path, seeds: list[int], *, m
         if not written:
             raise ValueError("grid.save=false and individual=false: nothing to write; enable one of them")
         return written
+    if mode == "classes":
+        # One row per class, one column per seed: nrow is the number of seeds, whatever grid.nrow says.
+        spec = Render(layout="classes", nrow=len(seeds), padding=grid["padding"], pad_value=grid["pad_value"],
+                      **common)
+        written.append(save_png(render(loaded, spec), out_dir / CLASSES_NAME, loaded, spec))
+        return written
     if mode == "interpolate":
         inter = {key: interpolation[key] for key in ("steps", "method", "loop")}
         spec = Render(layout="interpolation", nrow=inter["steps"], padding=grid["padding"],
@@ -418,4 +456,4 @@ def sample_to_dir(loaded: LoadedGenerator, out_dir: Path, seeds: list[int], *, m
             written.append(save_gif(frames, out_dir / f"{INTERPOLATION_NAME}.gif", interpolation["frame_ms"], loaded,
                                     spec))
         return written
-    raise ValueError(f"mode={mode!r}: choose grid or interpolate")
+    raise ValueError(f"mode={mode!r}: choose grid, classes or interpolate")
