@@ -1,0 +1,150 @@
+"""PacGAN's toy networks (gan/nets/mlp.py): LinearMaxout, sample packing, batch norm in G, and G_ema of a toy run."""
+
+import itertools
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from torch import nn
+
+from gan.nets.mlp import LinearMaxout, MLPDiscriminator, MLPGenerator
+from gan.train.builders import build_module
+
+
+# ------------------------------------------------------------------------------------------------ LinearMaxout
+def test_linear_maxout_is_the_max_of_explicit_affine_maps():
+    """Unit i outputs max_j (A_ij . x + c_ij), computed here in plain Python from maps written into the layer."""
+    torch.manual_seed(0)
+    in_features, out_features, pieces = 3, 4, 5
+    maps = torch.randn(out_features, pieces, in_features).double()
+    offsets = torch.randn(out_features, pieces).double()
+    layer = LinearMaxout(in_features, out_features, pieces).double()
+    with torch.no_grad():
+        # the documented layout: affine map j of unit i is row i * pieces + j of the inner Linear
+        for i, j in itertools.product(range(out_features), range(pieces)):
+            layer.linear.weight[i * pieces + j] = maps[i, j]
+            layer.linear.bias[i * pieces + j] = offsets[i, j]
+    x = torch.randn(6, in_features).double()
+    expected = [[max(sum(float(maps[i, j, f]) * float(x[n, f]) for f in range(in_features)) + float(offsets[i, j])
+                     for j in range(pieces)) for i in range(out_features)] for n in range(len(x))]
+    assert torch.allclose(layer(x), torch.tensor(expected, dtype=torch.double), atol=1e-12)
+    assert layer(x).shape == (6, out_features)
+    # piece_weight names the same rows
+    w, b = layer.piece_weight(2, 3)
+    assert torch.equal(w.detach(), maps[2, 3]) and float(b.detach()) == float(offsets[2, 3])
+
+
+def test_linear_maxout_with_one_piece_is_linear_and_zero_pieces_is_refused():
+    layer = LinearMaxout(3, 2, pieces=1)
+    x = torch.randn(4, 3)
+    assert torch.allclose(layer(x), layer.linear(x))
+    with pytest.raises(ValueError, match="at least one piece"):
+        LinearMaxout(3, 2, pieces=0)
+
+
+def test_maxout_discriminator_is_made_of_maxout_layers():
+    d = MLPDiscriminator(in_dim=2, hidden_dim=7, num_hidden=3, pack=2, unit="maxout", maxout_pieces=5)
+    maxouts = [m for m in d.modules() if isinstance(m, LinearMaxout)]
+    assert [(m.linear.in_features, m.out_features, m.pieces) for m in maxouts] == [(4, 7, 5), (7, 7, 5), (7, 7, 5)]
+    assert not any(isinstance(m, nn.LeakyReLU) for m in d.modules())
+    leaky = MLPDiscriminator(in_dim=2, hidden_dim=7, num_hidden=3, unit="leaky_relu")
+    assert not any(isinstance(m, LinearMaxout) for m in leaky.modules())
+    with pytest.raises(ValueError, match="model.discriminator.unit"):
+        MLPDiscriminator(in_dim=2, hidden_dim=7, num_hidden=3, unit="relu6")
+
+
+# ------------------------------------------------------------------------------------------------ packing
+def _packed_d(pack: int) -> MLPDiscriminator:
+    torch.manual_seed(0)
+    return MLPDiscriminator(in_dim=2, hidden_dim=16, num_hidden=2, pack=pack, unit="maxout", maxout_pieces=3).double()
+
+
+def test_a_pack_is_consecutive_whole_samples():
+    d = _packed_d(pack=4)
+    x = torch.randn(12, 2).double()
+    # pack k = samples 4k..4k+3, each sample's (x, y) kept together, in order
+    explicit = torch.stack([torch.cat([x[4 * k + s] for s in range(4)]) for k in range(3)])
+    assert torch.equal(d.pack_samples(x), explicit)
+    assert torch.equal(d(x), d.net(explicit).squeeze(1))
+
+
+def test_packing_groups_samples_not_features():
+    d = _packed_d(pack=4)
+    x = torch.randn(12, 2).double()
+    out = d(x)
+    # Moving whole packs moves their logits and changes nothing else.
+    packs_swapped = torch.cat([x[8:12], x[0:4], x[4:8]])
+    assert torch.allclose(d(packs_swapped), out[[2, 0, 1]], atol=1e-12)
+    # Reordering samples inside pack 1 can change only logit 1.
+    within = x.clone()
+    within[4:8] = x[[5, 7, 4, 6]]
+    changed = ~torch.isclose(d(within), out, atol=1e-12)
+    assert changed.tolist() == [False, True, False]
+    # Exchanging one sample between packs 0 and 2 changes exactly those two logits.
+    across = x.clone()
+    across[[1, 9]] = x[[9, 1]]
+    changed = ~torch.isclose(d(across), out, atol=1e-12)
+    assert changed.tolist() == [True, False, True]
+    # Swapping the two coordinates of every sample is a different input, not a relabelling of packs.
+    assert not torch.allclose(d(x.flip(1)), out)
+
+
+def test_packing_refuses_a_batch_that_does_not_split_into_packs():
+    with pytest.raises(ValueError, match="multiple of PacGAN pack=4"):
+        _packed_d(pack=4)(torch.randn(6, 2).double())
+
+
+# ------------------------------------------------------------------------------------------------ batch norm in G
+def test_generator_batch_norm_is_on_by_default(compose_config):
+    g = instantiate(compose_config("model=mlp").model.generator)
+    norms = [m for m in g.modules() if isinstance(m, nn.BatchNorm1d)]
+    assert len(norms) == 4 and all(m.num_features == 400 for m in norms)
+    assert any(isinstance(m, nn.BatchNorm1d) for m in MLPGenerator(2, 2, 8, 2).modules())  # the code's default too
+    plain = MLPGenerator(2, 2, 8, 2, batch_norm=False)
+    assert not any(isinstance(m, nn.BatchNorm1d) for m in plain.modules())
+    assert g(torch.randn(5, 2)).shape == (5, 2)
+
+
+# ------------------------------------------------------------------------------------------------ G_ema of a toy run
+def _toy_module(compose_config, decay: float):
+    cfg = compose_config("experiment=grid25_mlp", "model.generator.hidden_dim=8", "model.discriminator.hidden_dim=8",
+                         f"model.ema.decay={decay}", "model.ema.rampup=0", "model.ema.start_step=0")
+    return build_module(cfg)
+
+
+def _batch_norm_buffers(net: nn.Module) -> dict[str, torch.Tensor]:
+    return {name: b.clone() for name, b in net.named_buffers()}
+
+
+def test_ema_averages_batch_norm_statistics_like_the_weights(compose_config):
+    """G_ema's running mean/var = decay * its old ones + (1 - decay) * G's; the batch counter is G's."""
+    module = _toy_module(compose_config, decay=0.75)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for _name, b in module.generator.named_buffers():
+            b.copy_(torch.randint(1, 9, b.shape) if not b.is_floating_point() else torch.rand(b.shape) + 1.0)
+    old, new = _batch_norm_buffers(module.generator_ema), _batch_norm_buffers(module.generator)
+    assert any("running_var" in name for name in new) and any("num_batches_tracked" in name for name in new)
+    module.g_steps += 1
+    module._update_ema()
+    for name, b in module.generator_ema.named_buffers():
+        if "num_batches_tracked" in name:
+            assert torch.equal(b, new[name]), name
+        else:
+            expected = [0.75 * float(o) + 0.25 * float(n) for o, n in zip(old[name].tolist(), new[name].tolist(),
+                                                                           strict=True)]
+            assert torch.allclose(b, torch.tensor(expected), atol=1e-6), name
+
+
+def test_ema_with_decay_zero_is_g_itself(compose_config):
+    module = _toy_module(compose_config, decay=0.0)
+    with torch.no_grad():
+        for b in module.generator.buffers():
+            b.add_(3)
+        for p in module.generator.parameters():
+            p.add_(1.0)
+    module.g_steps += 1
+    module._update_ema()
+    z = torch.randn(16, 2)
+    module.generator.eval()
+    assert torch.equal(module.generator_ema(z), module.generator(z))
