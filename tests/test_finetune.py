@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gan.augment import DiffAugment
-from tests.training_helpers import last_ckpt, load, train_tiny
+from tests.training_helpers import last_ckpt, load, tiny_config, train_tiny
 
 AUGMENT = {"brightness": 0.5, "saturation": 1.0, "contrast": 0.5, "translation": 0.125, "cutout": 0.5}
 
@@ -40,10 +40,15 @@ def state_is_a_weight(key: str) -> bool:
 
 
 def test_init_from_starts_from_the_source_weights(source_run, tmp_path):
-    # With zero learning rates nothing moves: the new run's weights are exactly the source's (not a fresh init).
-    train_tiny(tmp_path, f"init_from={source_run}", "trainer.max_steps=2", "optim.generator.lr=0",
-               "optim.discriminator.lr=0")
-    source, tuned = load(last_ckpt(source_run))["state_dict"], load(last_ckpt(tmp_path))["state_dict"]
+    # The module a fine-tuning run starts from holds exactly the source's weights (not a fresh init).
+    # (A learning rate of 0 is refused up front by the config checks, so the start is inspected directly.)
+    from gan.train.builders import build_module
+    from gan.train.run import starting_point
+
+    cfg = tiny_config(f"init_from={source_run}")
+    module = build_module(cfg)
+    assert starting_point(cfg, module, None) is None  # a new run: no resume checkpoint
+    source, tuned = load(last_ckpt(source_run))["state_dict"], module.state_dict()
     for key in source:
         if key.startswith(("generator.", "discriminator.")) and state_is_a_weight(key):
             assert torch.equal(source[key], tuned[key]), key

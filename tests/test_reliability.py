@@ -243,3 +243,11 @@ def test_cli_errors_are_one_clean_message_and_signals_exit_non_zero(tmp_path):
                              timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert read_status(run)["state"] == "finished" and read_status(run)["step"] == step + 10
+
+
+def test_a_failed_run_gives_the_signal_handlers_back(tmp_path):
+    # Lightning's teardown after an exception re-installs the handlers it found at the start of fit (ours).
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)}
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train_tiny(tmp_path, "trainer.max_steps=6", callback(CrashAt, step=2))
+    assert {signum: signal.getsignal(signum) for signum in before} == before

@@ -89,9 +89,7 @@ def starting_point(cfg: DictConfig, module: GAN, resume_checkpoint: dict[str, An
     so a mismatch is refused before anything of the run is touched.
     """
     resume, init_from = cfg.get("resume"), cfg.get("init_from")
-    if resume and init_from:
-        raise ValueError(f"resume={resume} and init_from={init_from} are both set: resume continues a run with all its "
-                         "state; init_from starts a new run from a checkpoint's weights. Set only one.")
+    check_one_starting_point(resume, init_from)
     if init_from:
         load_pretrained_weights(module, resolve_checkpoint_path(init_from, "init_from"), expected_config=module.config)
         return None
@@ -105,6 +103,12 @@ def starting_point(cfg: DictConfig, module: GAN, resume_checkpoint: dict[str, An
         module.check_resume_checkpoint(resume_checkpoint or read_checkpoint(path))
         return path
     return None
+
+
+def check_one_starting_point(resume: str | None, init_from: str | None) -> None:
+    if resume and init_from:
+        raise ValueError(f"resume={resume} and init_from={init_from} are both set: resume continues a run with all its "
+                         "state; init_from starts a new run from a checkpoint's weights. Set only one.")
 
 
 def _read_resume_checkpoint(resume: str) -> dict[str, Any]:
@@ -127,6 +131,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] | None = None
     """
     run_dir = Path(run_dir)
     resume = cfg.get("resume")
+    check_one_starting_point(resume, cfg.get("init_from"))
     checkpoint = _read_resume_checkpoint(resume) if resume else None
     stored = dict(checkpoint.get("gan_config") or {}) if checkpoint else None
     if stored is not None and overrides is not None:
@@ -159,6 +164,10 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] | None = None
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     except NonFiniteLossError as error:
         raise NonFiniteLossError(f"{error}\n{_last_good_checkpoint(run_dir)}") from error
+    finally:
+        for callback in callbacks:
+            if isinstance(callback, GracefulStop):
+                callback.restore()
     final = next(c for c in callbacks if isinstance(c, FinalStepCheckpoint))
     if final.saved_step != trainer.global_step:  # the run ended otherwise than by max_steps (max_epochs, a callback)
         trainer.save_checkpoint(final.path, weights_only=False)

@@ -50,6 +50,7 @@ class GracefulStop(L.Callback):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         # Early, so a signal during set-up is recorded too (and Lightning's SLURM handler does not take SIGUSR1).
         self.received = None
+        self._previous = {}
         self._install()
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -69,9 +70,14 @@ class GracefulStop(L.Callback):
         raise RunInterrupted(self.received or signal.SIGTERM, trainer.global_step, self.checkpoint_path)
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
-        self.teardown(trainer, pl_module, "fit")
+        self.restore()
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self.restore()
+
+    def restore(self) -> None:
+        """Give the signals back to the handlers they had before fit. Idempotent: after an exception Lightning's own
+        teardown puts back the handlers it found at the start of fit (ours), so `train` calls this once more after
+        fit returns or raises."""
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
-        self._previous.clear()
