@@ -14,8 +14,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# torch threads for `make train`: one per CPU this process may use (override: make train THREADS=1). Set here so a
+# user need not know that torch's default can oversubscribe a shared or hyper-threaded machine.
+THREADS ?= $(shell $(PYTHON) -c "import os; print(len(os.sched_getaffinity(0)))" 2>/dev/null || echo 2)
+
 train: $(STAMP)
-	$(BIN)/gan-train experiment=digits_dcgan
+	OMP_NUM_THREADS=$(THREADS) MKL_NUM_THREADS=$(THREADS) $(BIN)/gan-train experiment=digits_dcgan
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -119,3 +119,34 @@ def test_channels_last_trains_and_matches_layout(compose_config):
     conv = module.discriminator.blocks[1][0].weight
     assert conv.is_contiguous(memory_format=torch.channels_last)
     assert changed(module, before, "generator.") and changed(module, before, "discriminator.")
+
+
+# ------------------------------------------------------------------------------------------------ lr ramp-down
+@pytest.mark.parametrize(("step", "expected"), [(0, 1.0), (48, 1.0), (64, 0.625), (80, 0.25), (100, 0.25)])
+def test_ramp_down_is_constant_then_linear_to_final(step, expected):
+    from gan.train.lr_schedule import ramp_down_factor
+
+    # start at 60 % of 80 steps (step 48), final 0.25: step 64 is half way from 1 to 0.25
+    assert ramp_down_factor(step, 80, 0.6, 0.25) == pytest.approx(expected)
+    assert ramp_down_factor(step, 80, 1.0, 0.0) == 1.0  # start 1.0: off
+    assert ramp_down_factor(step, None, 0.5, 0.0) == 1.0  # no length known: off
+
+
+def test_lr_ramp_down_scales_both_optimisers_from_their_initial_lr(compose_config, tmp_path):
+    cfg = compose_config(*TINY_DCGAN, "optim.lr_decay.start=0.5", "optim.lr_decay.final=0.1",
+                         "trainer.max_steps=8", "optim.generator.lr=1e-3", "optim.discriminator.lr=2e-3")
+    module, _ = fit(cfg, max_steps=8)
+    g_opt, d_opt = module.optimizers()
+    # the last step was global step 6 (D) + G: factor at step 6 of 8, ramp from 4: 1 - 0.9 * 2/4 = 0.55
+    assert g_opt.param_groups[0]["lr"] == pytest.approx(1e-3 * 0.55)
+    assert d_opt.param_groups[0]["lr"] == pytest.approx(2e-3 * 0.55)
+    assert g_opt.param_groups[0]["initial_lr"] == pytest.approx(1e-3)
+    off, _ = fit(compose_config(*TINY_DCGAN, "trainer.max_steps=8", "optim.generator.lr=1e-3"), max_steps=8)
+    assert off.optimizers()[0].param_groups[0]["lr"] == pytest.approx(1e-3)
+
+
+def test_lr_ramp_down_settings_are_checked(compose_config):
+    from gan.train.validate import ConfigValueError, validate
+
+    with pytest.raises(ConfigValueError, match="lr_decay.start"):
+        validate(compose_config("optim.lr_decay.start=1.5"))

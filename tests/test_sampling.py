@@ -143,6 +143,12 @@ def test_interpolation_writes_grid_and_gif(loaded, tmp_path):
     assert [p.name for p in written] == ["interpolation.png", "interpolation.gif"]
     with Image.open(tmp_path / "interpolation.gif") as gif:
         assert gif.n_frames == 3 * INTERPOLATION["steps"]
+        assert gif.size == (loaded.config["data"]["resolution"],) * 2  # no gif_min_size: the generator's size
+    resolution = loaded.config["data"]["resolution"]
+    sample_to_dir(loaded, tmp_path / "big", [0, 1], mode="interpolate", truncation=None, class_label=2, batch_size=4,
+                  upscale=1, grid=GRID, individual=False, interpolation={**INTERPOLATION, "gif_min_size": 100})
+    with Image.open(tmp_path / "big" / "interpolation.gif") as gif:  # enlarged by the smallest factor reaching 100
+        assert gif.size == (resolution * -(-100 // resolution),) * 2 and gif.size[0] >= 100
     frames = render_frames(loaded, Render(layout="interpolation", seeds=[0, 1, 2], class_label=2, batch_size=4,
                                           interpolation={k: INTERPOLATION[k] for k in ("steps", "method", "loop")}))
     keyframes = render_frames(loaded, Render(layout="grid", seeds=[0, 1, 2], class_label=2, batch_size=4))

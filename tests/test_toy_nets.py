@@ -5,6 +5,7 @@ import itertools
 import pytest
 import torch
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 from torch import nn
 
 from gan.nets.mlp import LinearMaxout, MLPDiscriminator, MLPGenerator
@@ -89,6 +90,40 @@ def test_packing_groups_samples_not_features():
     assert not torch.allclose(d(x.flip(1)), out)
 
 
+@pytest.mark.parametrize(("unit", "rows_per_unit"), [("leaky_relu", 1), ("maxout", 3)])
+def test_per_sample_init_connects_each_first_layer_unit_to_one_sample(unit, rows_per_unit):
+    torch.manual_seed(0)
+    d = MLPDiscriminator(in_dim=2, hidden_dim=6, num_hidden=2, pack=4, unit=unit, maxout_pieces=3,
+                         per_sample_init=True)
+    first = next(m for m in d.modules() if isinstance(m, nn.Linear))
+    torch.manual_seed(0)
+    dense = MLPDiscriminator(in_dim=2, hidden_dim=6, num_hidden=2, pack=4, unit=unit, maxout_pieces=3)
+    dense_first = next(m for m in dense.modules() if isinstance(m, nn.Linear))
+    for row in range(first.out_features):
+        sample = (row // rows_per_unit) % 4  # unit u (all its maxout pieces) looks at sample u mod 4
+        for s in range(4):
+            w = first.weight[row, 2 * s : 2 * s + 2]
+            if s == sample:  # the same draw as the dense init, scaled by sqrt(pack) = 2
+                assert torch.allclose(w, 2 * dense_first.weight[row, 2 * s : 2 * s + 2])
+            else:
+                assert not w.any()
+    # an input that differs only in samples a unit does not see leaves that unit's pre-activation unchanged
+    x = torch.randn(4, 2)
+    y = x.clone()
+    y[1:] += 1.0
+    rows_on_sample_0 = [r for r in range(first.out_features) if (r // rows_per_unit) % 4 == 0]
+    flat = d.pack_samples(x), d.pack_samples(y)
+    assert torch.allclose(first(flat[0])[:, rows_on_sample_0], first(flat[1])[:, rows_on_sample_0])
+
+
+def test_per_sample_init_changes_nothing_without_packing():
+    torch.manual_seed(0)
+    a = MLPDiscriminator(in_dim=2, hidden_dim=6, num_hidden=2, pack=1, per_sample_init=True)
+    torch.manual_seed(0)
+    b = MLPDiscriminator(in_dim=2, hidden_dim=6, num_hidden=2, pack=1)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+
+
 def test_packing_refuses_a_batch_that_does_not_split_into_packs():
     with pytest.raises(ValueError, match="multiple of PacGAN pack=4"):
         _packed_d(pack=4)(torch.randn(6, 2).double())
@@ -103,6 +138,37 @@ def test_generator_batch_norm_is_on_by_default(compose_config):
     plain = MLPGenerator(2, 2, 8, 2, batch_norm=False)
     assert not any(isinstance(m, nn.BatchNorm1d) for m in plain.modules())
     assert g(torch.randn(5, 2)).shape == (5, 2)
+
+
+def test_mlp_model_defaults_are_pacgans_networks(compose_config):
+    model = compose_config("model=mlp").model
+    assert model.generator.batch_norm and (model.generator.hidden_dim, model.generator.num_hidden) == (400, 4)
+    assert (model.discriminator.unit, model.discriminator.maxout_pieces) == ("maxout", 5)
+    assert (model.discriminator.hidden_dim, model.discriminator.num_hidden, model.latent_dim) == (200, 3, 2)
+
+
+# ------------------------------------------------------------------------------------------------ toy presets
+@pytest.mark.parametrize(("packed", "plain", "pack"), [("grid25_pacgan4", "grid25_mlp", 4),
+                                                        ("ring8_pacgan2", "ring8_mlp", 2)])
+def test_pacgan_presets_pack_whole_batches(compose_config, packed, plain, pack):
+    """The paper's packing: D sees as many packs as the plain GAN's D sees samples, so pack m draws m batches."""
+    packed_cfg, plain_cfg = compose_config(f"experiment={packed}"), compose_config(f"experiment={plain}")
+    assert packed_cfg.model.discriminator.pack == pack and plain_cfg.model.discriminator.pack == 1
+    assert packed_cfg.data.batch_size == pack * plain_cfg.data.batch_size
+    assert packed_cfg.model.generator.batch_norm and packed_cfg.data.name == plain_cfg.data.name
+
+
+def test_grid_and_ring_presets_differ_only_in_data(compose_config):
+    """experiment=study_toy sweeps data=grid25,ring8 on grid25_mlp: that is ring8_mlp only if nothing else differs."""
+    grid = OmegaConf.to_container(compose_config("experiment=grid25_mlp"), resolve=True)
+    ring = OmegaConf.to_container(compose_config("experiment=ring8_mlp"), resolve=True)
+    study_ring = OmegaConf.to_container(compose_config("experiment=study_toy", "data=ring8"), resolve=True)
+    for cfg in (grid, ring, study_ring):
+        cfg.pop("experiment_name")
+    assert grid["data"]["name"] == "grid25" and ring["data"]["name"] == "ring8"
+    assert {k: v for k, v in grid.items() if k != "data"} == {k: v for k, v in ring.items() if k != "data"}
+    assert grid["data"]["batch_size"] == ring["data"]["batch_size"]
+    assert study_ring == ring
 
 
 # ------------------------------------------------------------------------------------------------ G_ema of a toy run
@@ -148,3 +214,9 @@ def test_ema_with_decay_zero_is_g_itself(compose_config):
     z = torch.randn(16, 2)
     module.generator.eval()
     assert torch.equal(module.generator_ema(z), module.generator(z))
+
+
+def test_toy_presets_score_an_averaged_generator(compose_config):
+    """G_ema is on in every toy preset (it used to be switched off with model.ema.decay=0)."""
+    for preset in ("grid25_mlp", "grid25_pacgan4", "ring8_mlp", "ring8_pacgan2"):
+        assert compose_config(f"experiment={preset}").model.ema.decay > 0, preset

@@ -36,6 +36,10 @@ def test_short_run_writes_the_run_directory(tmp_path):
     assert {"loss/d", "loss/g", "d_real", "d_fake", "step"} <= set(header)
     assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
     assert sorted(p.name for p in (run_dir / "samples").glob("*.png")) == ["step_0000010.png", "step_0000020.png"]
+    from gan.sample.render import read_provenance
+
+    grid = read_provenance(run_dir / "samples" / "step_0000020.png")
+    assert grid["generated"] and grid["global_step"] == 20 and grid["run_dir"] == str(run_dir.resolve())
     ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False, map_location="cpu")
     assert ckpt["global_step"] == 20
     assert {"generator_ema.net.0.weight", "g_steps", "d_steps"} <= set(ckpt["state_dict"])

@@ -19,7 +19,7 @@ LISTED_FILES = 3
 
 
 def run(cfg: DictConfig, out_dir: Path) -> list[Path]:
-    loaded = load_generator(resolve_checkpoint_path(cfg.ckpt, "ckpt"), cfg.device)
+    loaded = load_generator(resolve_checkpoint_path(cfg.ckpt, "ckpt", cfg.which), cfg.device)
     # The per-class grid has a row per class, so its default is a few columns rather than default_n images.
     default_n = cfg.class_grid.default_n if cfg.mode == "classes" else cfg.default_n
     seeds = resolve_seeds(cfg.n, cfg.seeds, default_n)

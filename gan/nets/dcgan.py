@@ -61,7 +61,7 @@ class DCGANDiscriminator(nn.Module):
     """Strided convolutions with LeakyReLU; `blocks` (input side first) are the units FreezeD can freeze."""
 
     def __init__(self, channels: int, resolution: int, width: int, num_classes: int = 0,
-                 spectral_norm: bool = False, negative_slope: float = 0.2, pack: int = 1):
+                 spectral_norm: bool = False, negative_slope: float = 0.2, pack: int = 1, batch_norm: bool = True):
         super().__init__()
         steps = _num_upsamplings(resolution)
         if pack < 1 or (pack > 1 and num_classes):
@@ -72,9 +72,12 @@ class DCGANDiscriminator(nn.Module):
         blocks: list[nn.Module] = []
         ch_in, ch_out = channels * pack, width  # PacGAN: `pack` samples side by side along the channels
         for i in range(steps):
-            layers: list[nn.Module] = [norm(nn.Conv2d(ch_in, ch_out, 4, 2, 1, bias=i == 0 or spectral_norm))]
-            # DCGAN puts no normalisation on D's first layer; spectral norm replaces batch norm entirely.
-            if i > 0 and not spectral_norm:
+            # DCGAN puts no normalisation on D's first layer; spectral norm replaces batch norm entirely. Without batch
+            # norm (batch_norm=false: D's output for a sample depends on that sample alone, as R1 assumes) every
+            # convolution has a bias.
+            batch_normed = i > 0 and batch_norm and not spectral_norm
+            layers: list[nn.Module] = [norm(nn.Conv2d(ch_in, ch_out, 4, 2, 1, bias=not batch_normed))]
+            if batch_normed:
                 layers.append(nn.BatchNorm2d(ch_out))
             layers.append(nn.LeakyReLU(negative_slope, inplace=True))
             blocks.append(nn.Sequential(*layers))

@@ -83,10 +83,16 @@ class MLPDiscriminator(nn.Module):
     The module receives (N, in_dim) and reshapes to (N/pack, pack*in_dim): consecutive samples form a pack, each
     sample keeps its features together. N must be a multiple of `pack`. Hidden layers are `unit` layers
     ("maxout": LinearMaxout with `maxout_pieces` pieces, PacGAN's D; "leaky_relu": Linear + LeakyReLU).
+
+    `per_sample_init`: each first-layer unit starts connected to one sample of its pack (unit u to sample u mod
+    pack, at the scale of an unpacked D's first layer); its weights on the other samples start at zero and are
+    learned. A unit that starts mixing all samples of a pack sees, on grid25 with pack 4, a sum of 4 grid
+    projections, which is nearly continuous: there was no signal for the fine structure and G stayed diffuse (HQ at
+    chance through 12k G steps, experiments/toy_pacgan/RESULTS.md). Only the start differs from PacGAN's D.
     """
 
     def __init__(self, in_dim: int, hidden_dim: int, num_hidden: int, pack: int = 1, unit: str = "maxout",
-                 maxout_pieces: int = 5, num_classes: int = 0):
+                 maxout_pieces: int = 5, per_sample_init: bool = False, num_classes: int = 0):
         super().__init__()
         if num_classes:
             raise ValueError("the MLP discriminator is unconditional; set model.num_classes=0")
@@ -102,8 +108,20 @@ class MLPDiscriminator(nn.Module):
             width = hidden_dim
         layers.append(nn.Linear(width, 1))
         self.net = nn.Sequential(*layers)
+        if per_sample_init and pack > 1:
+            first = next(m for m in self.net.modules() if isinstance(m, nn.Linear))
+            self._connect_units_to_one_sample(first, rows_per_unit=maxout_pieces if unit == "maxout" else 1)
         # `blocks` is what FreezeD freezes, counted from the input side.
         self.blocks = nn.ModuleList([self.net])
+
+    @torch.no_grad()
+    def _connect_units_to_one_sample(self, first: nn.Linear, rows_per_unit: int) -> None:
+        """Zero the first layer's weights on all samples but one per unit; rescale the kept ones by sqrt(pack), the
+        factor by which the default init (bound 1/sqrt(fan_in)) shrank them for a pack-times wider input."""
+        weight = first.weight.view(first.out_features, self.pack, self.in_dim)
+        sample_of_row = (torch.arange(first.out_features) // rows_per_unit) % self.pack
+        keep = nn.functional.one_hot(sample_of_row, self.pack).to(weight.dtype)[:, :, None]
+        weight.mul_(keep * self.pack**0.5)
 
     def pack_samples(self, x: torch.Tensor) -> torch.Tensor:
         """(N, in_dim) -> (N/pack, pack*in_dim): row k holds samples k*pack ... k*pack + pack - 1, one after another."""

@@ -62,6 +62,7 @@ class Model:
         return [Image.fromarray(p[..., 0] if p.shape[-1] == 1 else p) for p in pixels]
 
 
-def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> Model:
-    """G_ema from a run directory (its checkpoints/last.ckpt), a training checkpoint or an export."""
-    return Model(load_generator(resolve_checkpoint_path(path, "path"), device))
+def load(path: str | os.PathLike, device: str | torch.device = "cpu", which: str = "last") -> Model:
+    """G_ema from a run directory (its checkpoints/last.ckpt, or best.ckpt with which="best"), a training checkpoint
+    or an export."""
+    return Model(load_generator(resolve_checkpoint_path(path, "path", which), device))

@@ -117,15 +117,22 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else "no message"
 
 
-def resolve_checkpoint_path(value: str | os.PathLike, key: str) -> Path:
-    """A checkpoint file given directly or as a run directory (its checkpoints/last.ckpt); `key` names the setting."""
+def resolve_checkpoint_path(value: str | os.PathLike, key: str, which: str = "last") -> Path:
+    """A checkpoint file given directly or as a run directory (its checkpoints/<which>.ckpt); `key` names the setting.
+
+    which: "last" (the end of training, or where it stopped) or "best" (the best evaluation by the metrics group's
+    monitor, e.g. lowest FID; a run without metrics has none). Only used for a directory: a file is taken as given.
+    """
+    if which not in ("last", "best"):
+        raise ValueError(f"which={which!r}: choose last or best")
     path = Path(value).expanduser()
     if path.is_dir():
-        for candidate in (path / "checkpoints" / "last.ckpt", path / "last.ckpt"):
+        for candidate in (path / "checkpoints" / f"{which}.ckpt", path / f"{which}.ckpt"):
             if candidate.is_file():
                 return candidate
-        raise FileNotFoundError(f"{key}={value} is a directory without checkpoints/last.ckpt; pass a checkpoint file "
-                                "or a run directory of gan-train")
+        hint = (" (best.ckpt is written only by runs with metrics: pick which=last)" if which == "best" else "")
+        raise FileNotFoundError(f"{key}={value} is a directory without checkpoints/{which}.ckpt{hint}; pass a "
+                                "checkpoint file or a run directory of gan-train")
     if not path.is_file():
         raise FileNotFoundError(f"{key}={value}: no such file; pass a checkpoint file (e.g. <run>/checkpoints/"
                                 "last.ckpt) or a run directory")

@@ -26,6 +26,7 @@ from gan.compat import logger_should_update
 from gan.sample.generate import generate_in_batches
 from gan.sample.latents import seeded_inputs
 from gan.train.checkpoints import check_state_dict, checkpoint_kind, network_tensors
+from gan.train.lr_schedule import ramp_down_factor, set_learning_rates
 from gan.train.rng import TrainingRNG, global_rng_states, set_global_rng_states
 
 LossD = Callable[[Tensor, Tensor], Tensor]
@@ -64,6 +65,9 @@ class GAN(L.LightningModule):
         channels_last: bool = False,
         compile_networks: bool = False,
         runaway_loss: float = float("inf"),
+        lr_decay_start: float = 1.0,
+        lr_decay_final: float = 0.0,
+        total_steps: int | None = None,
         config: dict[str, Any] | None = None,
     ):
         super().__init__()
@@ -103,6 +107,10 @@ class GAN(L.LightningModule):
         # A finite loss above this is a run diverging (measured: lr=1e6 "finished" with weights ~1e31): warned once.
         self.runaway_loss = runaway_loss
         self._warned_runaway = False
+        # Linear learning-rate ramp-down over the run's end (gan/train/lr_schedule.py); start 1.0 switches it off.
+        if not 0.0 <= lr_decay_start <= 1.0 or lr_decay_final < 0.0:
+            raise ValueError(f"lr_decay start must be in [0, 1] and final >= 0, got {lr_decay_start}, {lr_decay_final}")
+        self.lr_decay_start, self.lr_decay_final, self.total_steps = lr_decay_start, lr_decay_final, total_steps
 
     # ----------------------------------------------------------------------------------------------- properties
     @property
@@ -218,12 +226,20 @@ class GAN(L.LightningModule):
             real = real.contiguous(memory_format=torch.channels_last)
         real_y = labels if self.num_classes else None
         g_opt, d_opt = self.optimizers()
+        if self.lr_decay_start < 1.0:
+            step = int(self.d_steps) + int(self.g_steps)  # global steps, from counters that resume restores
+            set_learning_rates((g_opt, d_opt), ramp_down_factor(step, self.total_steps, self.lr_decay_start,
+                                                                self.lr_decay_final))
         logs = self._discriminator_step(real, real_y, d_opt)
         if int(self.d_steps) % self.n_critic == 0:
             logs.update(self._generator_step(real.shape[0], g_opt))
         if self._logging_step():
             self.log_dict(logs, on_step=True, on_epoch=False, prog_bar=False)
             self.log("g_steps", self.g_steps.float(), on_step=True, on_epoch=False, prog_bar=True)
+            # Lightning's "step" key sets the loggers' x-axis: the global step (D and G updates counted), the unit of
+            # trainer.max_steps and of the evaluation rows. Without it Lightning logs at its count of batches, half
+            # the global step with n_critic=1, and TensorBoard's loss and FID curves sat 2x apart.
+            self.log("step", float(self.global_step), on_step=True, on_epoch=False)
 
     def _logging_step(self) -> bool:
         """Whether Lightning writes this step's logged values to the loggers (every trainer.log_every_n_steps).

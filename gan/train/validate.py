@@ -36,6 +36,8 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "optim.n_critic": (lambda v: _is_int(v) and v > 0, "a positive integer"),
     "optim.generator.lr": (lambda v: _is_number(v) and v > 0, "a number > 0"),
     "optim.discriminator.lr": (lambda v: _is_number(v) and v > 0, "a number > 0"),
+    "optim.lr_decay.start": (lambda v: _is_number(v) and 0 <= v <= 1, "a fraction of the run in [0, 1] (1: off)"),
+    "optim.lr_decay.final": (lambda v: _is_number(v) and v >= 0, "a number >= 0 (the lr factor at the end)"),
     "loss.gradient_penalty_weight": (lambda v: _is_number(v) and v >= 0, "a number >= 0"),
     "loss.r1_weight": (lambda v: _is_number(v) and v >= 0, "a number >= 0"),
     "loss.r1_every": (lambda v: _is_int(v) and v > 0, "a positive integer"),

@@ -1,0 +1,20 @@
+"""Each command's --help shows its own options, not the training config groups Hydra finds in conf/."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from gan.paths import REPO_ROOT
+
+
+@pytest.mark.parametrize(("module", "own_option"), [("gan.cli.sample", "which: last"),
+                                                    ("gan.cli.evaluate", "heldout_split: test")])
+def test_help_lists_the_commands_own_options(module, own_option):
+    out = subprocess.run([sys.executable, "-m", module, "--help"], cwd=REPO_ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert own_option in out.stdout
+    assert "optim: adam" not in out.stdout and "== Configuration groups ==" not in out.stdout
