@@ -34,7 +34,7 @@ from torch.utils.data import Dataset
 from gan.cli.errors import clean_errors
 from gan.cli.quiet import quiet_known_messages
 from gan.config import compose_config
-from gan.metrics.evaluator import Sampler, build_evaluator, chunk_plan, generator_sampler
+from gan.metrics.evaluator import Sampler, build_evaluator, chunk_plan, generator_sampler, model_conditioning
 from gan.paths import CONFIG_DIR
 from gan.train.builders import build_dataset_factory
 from gan.train.checkpoints import load_generator, resolve_checkpoint_path
@@ -90,10 +90,13 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     if cfg.get("data") is not None:
         raise ValueError("data=... is for mode=real_vs_real; a checkpoint is evaluated on the data it trained on")
     seeds = _seeds(cfg)
-    loaded = load_generator(resolve_checkpoint_path(cfg.ckpt, "ckpt"), cfg.device)
+    loaded = load_generator(resolve_checkpoint_path(cfg.ckpt, "ckpt", cfg.which), cfg.device)
     merged, source = metrics_config(cfg, OmegaConf.create(loaded.config))
     settings = OmegaConf.to_container(merged.metrics, resolve=True)
-    evaluator = build_evaluator(settings, build_dataset_factory(merged), cfg.device, num_fake_samples=cfg.n)
+    # A class-conditional G is also scored per class (cond_acc, intra_fid), as during training.
+    conditioning = model_conditioning(loaded.latent_dim, loaded.num_classes)
+    evaluator = build_evaluator(settings, build_dataset_factory(merged), cfg.device, num_fake_samples=cfg.n,
+                                conditioning=conditioning)
     sample = generator_sampler(loaded.generator, loaded.latent_dim, loaded.num_classes, cfg.device)
     rows = [{"seed": seed, **evaluator.evaluate(sample, seed, device=cfg.device)} for seed in seeds]
     result = {"checkpoint": str(loaded.path), "checkpoint_sha256": loaded.sha256, "global_step": loaded.global_step,

@@ -2,7 +2,8 @@
 
 Rows go to every logger (`logger.log_metrics(row, step=global_step)`, rank 0); the CSV logger also gets the `protocol`
 string, which marks a row as an evaluation row. The monitored value is put into `trainer.callback_metrics` on every
-rank, so ModelCheckpoint(monitor=...) keeps `best.ckpt` at the best evaluation.
+rank, so ModelCheckpoint(monitor=...) keeps `best.ckpt` at the best evaluation. A class-conditional module
+(`num_classes` > 0) also gets cond_acc and intra_fid in its rows (gan.metrics.evaluator).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import torch
 from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
 
-from gan.metrics.evaluator import Evaluator, build_evaluator
+from gan.metrics.evaluator import Conditioning, Evaluator, build_evaluator, model_conditioning
 from gan.train.callbacks import at_max_steps
 
 log = logging.getLogger(__name__)
@@ -55,13 +56,22 @@ class EvaluationCallback(L.Callback):
                              "reference data; train with gan.train.run.train")
         # Rank 0 first: it trains the classifier / extracts real features into the cache; the other ranks then read
         # them instead of all doing (and racing on) the same work.
+        conditioning = self.conditioning(pl_module)
         if trainer.is_global_zero:
-            self.evaluator = build_evaluator(self.settings, datamodule.make_dataset, pl_module.device)
+            self.evaluator = build_evaluator(self.settings, datamodule.make_dataset, pl_module.device,
+                                             conditioning=conditioning)
         trainer.strategy.barrier("gan-metrics-setup")
         if not trainer.is_global_zero:
-            self.evaluator = build_evaluator(self.settings, datamodule.make_dataset, pl_module.device)
+            self.evaluator = build_evaluator(self.settings, datamodule.make_dataset, pl_module.device,
+                                             conditioning=conditioning)
         if trainer.is_global_zero:
             log.info("evaluation protocol: %s", self.evaluator.protocol)
+
+    @staticmethod
+    def conditioning(pl_module: L.LightningModule) -> Conditioning | None:
+        """The labels `pl_module.generate_batched` draws (a conditional GAN: cond_acc and intra_fid); None otherwise."""
+        num_classes = int(getattr(pl_module, "num_classes", 0) or 0)
+        return model_conditioning(pl_module.latent_dim, num_classes) if num_classes else None
 
     def elapsed_s(self) -> float:
         """Training wall time so far, over every process of the run (resumes included)."""

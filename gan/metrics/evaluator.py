@@ -5,6 +5,15 @@ i drawn from its own seed (derived from `seed`). Under DDP each rank generates a
 processes evaluate the same images, and the features gathered across ranks come in the same order. Reference
 features are split the same way; FID sums and KID/IS feature lists are synced by torchmetrics inside `compute()`,
 which every rank must call.
+
+A class-conditional generator (a `Conditioning`: num_classes > 0) is also scored per class: `cond_acc`, the mean over
+classes of the fraction of samples the extractor's classifier assigns to the class G was asked for (only when the
+extractor's logits are the model's classes, i.e. the dataset classifier, not Inception's ImageNet classes), and
+`intra_fid`, FID per class between real and generated features, averaged (gan.metrics.conditional). The labels G was
+asked for are not returned by the sampler: they are redrawn per chunk from the shared recipe (`seeded_inputs` of the
+chunk's size and seed), which every sampler of a model uses. Real labels come from the reference dataset, in the order
+of the cached features. Only the means are logged: per-class columns would add 2 x num_classes columns to every row
+(200 for 100 classes), each from ~num_fake_samples / num_classes samples.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from torchmetrics.image.kid import KernelInceptionDistance
 
 from gan.compat import set_fid_real_sums, set_kid_real_features
 from gan.data.base import ImageDataset, PointsDataset, check_dataset
+from gan.metrics.conditional import classification_accuracy, intra_class_fid
 from gan.metrics.extractors import FeatureExtractor, Passthrough
 from gan.metrics.fidelity import (
     equal_size_subsets,
@@ -70,6 +80,33 @@ def rank_share(num_items: int, rank: int, world_size: int) -> range:
     return range(num_items * rank // world_size, num_items * (rank + 1) // world_size)
 
 
+@dataclass(frozen=True)
+class Conditioning:
+    """What a class-conditional model draws with each latent: the labels of a chunk are a function of (size, chunk seed,
+    latent_dim, num_classes) alone (`seeded_inputs`), so the evaluator can redraw what G was asked for."""
+
+    latent_dim: int
+    num_classes: int
+
+    def labels(self, n: int, seed: int) -> Tensor:
+        """(n,) the labels `seeded_inputs(n, seed, ...)` gives G (with its z, drawn first from the same generator)."""
+        _, y = seeded_inputs(n, seed, self.latent_dim, self.num_classes)
+        return y
+
+
+def model_conditioning(latent_dim: int, num_classes: int) -> Conditioning | None:
+    """The `Conditioning` of a model with these sizes; None for an unconditional one (num_classes 0)."""
+    return Conditioning(int(latent_dim), int(num_classes)) if num_classes else None
+
+
+def dataset_labels(dataset: Dataset, count: int) -> Tensor:
+    """(count,) labels of the first `count` items of `dataset`, in the order `real_features` extracts them."""
+    stored = getattr(dataset, "labels", None)
+    if isinstance(stored, Tensor) and len(stored) == len(dataset):
+        return stored[:count].long().clone()  # the embedded datasets hold them: no need to load every image
+    return torch.stack([torch.as_tensor(dataset[i][1]) for i in range(count)]).long()
+
+
 @dataclass
 class _RealSums:
     total: Tensor
@@ -81,16 +118,22 @@ class ImageEvaluator:
     """FID and KID (and IS when the extractor has logits) of generated images against cached real features.
 
     With `fidelity` settings (k, num_samples, chunk_size) also precision and recall against `real`, and with `train`
-    and `heldout` features the memorisation ratio (gan.metrics.fidelity). These need every generated feature: under
-    DDP the ranks' shares are gathered (in rank order, so the set equals the single-process one).
+    and `heldout` features the memorisation ratio (gan.metrics.fidelity). With a `conditioning` and `real_labels` (one
+    per row of `real`) also cond_acc and intra_fid (module docstring). These need every generated feature: under DDP
+    the ranks' shares (features, logits, labels) are gathered (in rank order, so the set equals the single-process one).
     """
 
     def __init__(self, extractor: FeatureExtractor, real: Tensor, protocol: str, num_fake_samples: int,
                  batch_size: int, kid: Mapping[str, Any], inception_score: Mapping[str, Any] | None = None,
                  fidelity: Mapping[str, Any] | None = None, train: Tensor | None = None,
-                 heldout: Tensor | None = None):
+                 heldout: Tensor | None = None, conditioning: Conditioning | None = None,
+                 real_labels: Tensor | None = None):
         if len(real) < 2:
             raise ValueError(f"need at least 2 reference samples, got {len(real)}")
+        if (conditioning is None) != (real_labels is None):
+            raise ValueError("a conditional evaluation needs both the model's conditioning and the real labels")
+        if real_labels is not None and real_labels.shape != (len(real),):
+            raise ValueError(f"need one real label per reference feature ({len(real)}), got {tuple(real_labels.shape)}")
         self.extractor = extractor
         self.real = real.float().cpu()
         self.protocol = protocol
@@ -102,6 +145,11 @@ class ImageEvaluator:
         self.fidelity = dict(fidelity) if fidelity else None
         self.train = None if train is None else train.float().cpu()
         self.heldout = None if heldout is None else heldout.float().cpu()
+        self.conditioning = conditioning
+        self.real_labels = None if real_labels is None else real_labels.long().cpu()
+        # Classification accuracy needs logits over the model's classes: the dataset classifier has them, Inception's
+        # 1008 ImageNet logits are another label space (intra-FID still applies).
+        self.class_logits = conditioning is not None and extractor.num_logits == conditioning.num_classes
 
     def _real_sums(self, share: Tensor, key: tuple[int, int]) -> _RealSums:
         # What FrechetInceptionDistance.update(real=True) would accumulate, computed once per (rank, world size).
@@ -109,6 +157,14 @@ class ImageEvaluator:
             double = share.double()
             self._sums[key] = _RealSums(double.sum(0), double.t().mm(double), len(share))
         return self._sums[key]
+
+    def fake_labels(self, seed: int, rank: int = 0, world_size: int = 1) -> Tensor:
+        """(M,) the labels G is asked for in this rank's share of the evaluation of `seed` (conditional only)."""
+        if self.conditioning is None:
+            raise ValueError("fake_labels: this evaluator has no conditioning (an unconditional model)")
+        plan = chunk_plan(self.num_fake_samples, self.batch_size, seed)
+        labels = [self.conditioning.labels(*plan[i]) for i in rank_share(len(plan), rank, world_size)]
+        return torch.cat(labels) if labels else torch.zeros(0, dtype=torch.long)
 
     @torch.no_grad()
     def evaluate(self, sample: Sampler, seed: int, rank: int = 0, world_size: int = 1,
@@ -126,6 +182,7 @@ class ImageEvaluator:
                 logits.append(lg.float())
         d = self.extractor.num_features
         fake = torch.cat(features) if features else torch.zeros(0, d, device=device)
+        fake_logits = torch.cat(logits) if logits else torch.zeros(0, self.extractor.num_logits, device=device)
 
         share = rank_share(len(self.real), rank, world_size)
         real_share = self.real[share.start : share.stop]
@@ -147,7 +204,7 @@ class ImageEvaluator:
         set_kid_real_features(kid, real_share.to(device))
         kid.update(fake, real=False)
         if inception is not None:
-            inception.update(torch.cat(logits) if logits else torch.zeros(0, self.extractor.num_logits, device=device))
+            inception.update(fake_logits)
 
         # KID and IS draw random subsets from torch's global RNG: seeded, in a forked stream, so an evaluation is
         # repeatable and does not disturb anything else.
@@ -159,9 +216,23 @@ class ImageEvaluator:
             if inception is not None:
                 is_mean, is_std = inception.compute()
                 row.update(is_mean=float(is_mean), is_std=float(is_std))
+        all_fake = gather_rows(fake, world_size) if self.fidelity is not None or self.conditioning is not None else None
         if self.fidelity is not None:
-            row.update(self._fidelity(gather_rows(fake, world_size), seed, device))
+            row.update(self._fidelity(all_fake, seed, device))
+        if self.conditioning is not None:
+            labels = gather_rows(self.fake_labels(seed, rank, world_size).to(device), world_size)
+            logits_all = gather_rows(fake_logits, world_size) if self.class_logits else None
+            row.update(self._conditional(all_fake, logits_all, labels))
         row["eval_s"] = time.monotonic() - start
+        return row
+
+    def _conditional(self, fake: Tensor, logits: Tensor | None, labels: Tensor) -> dict[str, float]:
+        """cond_acc (when the logits are the model's classes) and intra_fid of every generated sample."""
+        num_classes = self.conditioning.num_classes
+        row = {}
+        if logits is not None:
+            row["cond_acc"] = classification_accuracy(logits, labels, num_classes).mean
+        row["intra_fid"] = intra_class_fid(self.real, self.real_labels, fake, labels, num_classes).mean
         return row
 
     def _fidelity(self, fake: Tensor, seed: int, device: torch.device) -> dict[str, float]:
@@ -200,11 +271,14 @@ class ToyEvaluator:
 
 
 def build_evaluator(settings: Mapping[str, Any], make_dataset: Callable[[str], Dataset],
-                    device: str | torch.device = "cpu", num_fake_samples: int | None = None) -> Evaluator:
+                    device: str | torch.device = "cpu", num_fake_samples: int | None = None,
+                    conditioning: Conditioning | None = None) -> Evaluator:
     """The evaluator `settings` (a metrics group, `cfg.metrics`, resolved) describes.
 
     `make_dataset(split)` gives the reference data. Builds (or trains) the extractor and loads (or extracts) the real
-    features: under DDP call it on rank 0 first, so the other ranks find both in the cache.
+    features: under DDP call it on rank 0 first, so the other ranks find both in the cache. `conditioning` (the model's,
+    `model_conditioning`; None when unconditional) adds cond_acc and intra_fid to image evaluations; toy and stacked
+    evaluations ignore it. It changes neither the protocol id nor the real-feature cache.
     """
     from hydra.utils import instantiate
 
@@ -248,15 +322,31 @@ def build_evaluator(settings: Mapping[str, Any], make_dataset: Callable[[str], D
                                     batch, device).features
         pr_samples = min(int(fidelity["num_samples"]), len(real.features), n)
         protocol += fidelity_protocol(int(fidelity["k"]), pr_samples, heldout_split)
+    real_labels = None if conditioning is None else _real_labels(reference, len(real.features), conditioning)
     return ImageEvaluator(extractor, real.features, protocol, n, int(settings["batch_size"]), settings["kid"],
-                          settings.get("inception_score"), fidelity, train, heldout)
+                          settings.get("inception_score"), fidelity, train, heldout, conditioning, real_labels)
+
+
+def _real_labels(reference: ImageDataset, count: int, conditioning: Conditioning) -> Tensor:
+    """Labels of the reference items whose features were cached, checked against the model's classes."""
+    classes = conditioning.num_classes
+    if int(reference.num_classes) != classes:
+        raise ValueError(f"the model draws {classes} classes but the reference data {reference.fingerprint} has "
+                         f"num_classes={reference.num_classes}; conditional metrics need the model's training data as "
+                         "reference (model.num_classes = the data's classes)")
+    labels = dataset_labels(reference, count)
+    if len(labels) and (labels.min() < 0 or labels.max() >= classes):
+        raise ValueError(f"the reference data {reference.fingerprint} has labels {int(labels.min())}.."
+                         f"{int(labels.max())}, outside 0..{classes - 1}; conditional metrics need labelled data")
+    return labels
 
 
 def generator_sampler(generator: torch.nn.Module, latent_dim: int, num_classes: int,
                       device: str | torch.device = "cpu") -> Sampler:
     """(n, seed) -> images from a bare generator (gan-eval), drawn exactly as `GAN.generate_batched(n, seed, n)` draws
     them during training (the shared `seeded_inputs`), G in eval mode. So gan-eval with the training-time seed and
-    sample count reproduces the evaluation rows of the run."""
+    sample count reproduces the evaluation rows of the run. The labels it draws are `Conditioning.labels` of the same
+    (n, seed): the evaluator redraws them for the conditional metrics."""
 
     @torch.no_grad()
     def sample(n: int, seed: int) -> Tensor:
