@@ -99,12 +99,13 @@ def test_optuna_sweeper_config_composes():
 
 @pytest.mark.parametrize(("preset", "data", "pack", "metrics"), [
     ("grid25_mlp", "grid25", 1, "toy"), ("ring8_mlp", "ring8", 1, "toy"), ("grid25_pacgan4", "grid25", 4, "toy"),
-    ("study_toy", "grid25", 1, "toy"),
+    ("ring8_pacgan2", "ring8", 2, "toy"), ("study_toy", "grid25", 1, "toy"),
 ])
 def test_toy_presets_follow_the_pacgan_protocol(preset, data, pack, metrics):
     cfg = make_config(f"experiment={preset}")
     assert (cfg.data.name, cfg.model.discriminator.pack, cfg.metrics.name) == (data, pack, metrics)
-    assert cfg.data.batch_size == 100 and cfg.model.latent_dim == 2
+    # batch 50 per GAN batch; PacGAN m draws m batches (the paper's packing of whole batches: 50 packs)
+    assert cfg.data.batch_size == 50 * pack and cfg.model.latent_dim == 2
     assert cfg.metrics.num_fake_samples == 2500 and cfg.metrics.hq_threshold_std == 3.0
     assert cfg.data.batch_size % cfg.model.discriminator.pack == 0
 

@@ -22,9 +22,10 @@ def test_toy_run_logs_hparams_with_final_metrics_and_the_scatter_image(tmp_path)
     events.Reload()
     assert events.Tags()["images"] == ["samples"]
     assert [event.step for event in events.Images("samples")] == [4, 8]
+    assert {tag.split("/")[0] for tag in events.Tags()["scalars"]} <= {"train", "eval", "best", "last"}
     # training scalars and evaluation rows share one x-axis, the global step (one D + one G update = 2 steps)
-    assert [event.step for event in events.Scalars("loss/d")] == [2, 4, 6, 8]
-    assert [event.step for event in events.Scalars("modes_covered")] == [4, 8]
+    assert [event.step for event in events.Scalars("train/loss/d")] == [2, 4, 6, 8]
+    assert [event.step for event in events.Scalars("eval/modes_covered")] == [4, 8]
     # the training scatter plots carry provenance like gan-sample's images
     record = read_provenance(tmp_path / "samples" / "step_0000008.png")
     assert record["written_by"] == "gan-train" and record["global_step"] == 8 and record["g_steps"] == 4

@@ -8,10 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from gan.paths import REPO_ROOT
+from gan.sample.render import CAPTION_HEIGHT, read_provenance
 
 REPO = REPO_ROOT
 TINY = ["data.resolution=16", "data.batch_size=16", "model.generator.width=8", "model.discriminator.width=8",
@@ -36,8 +39,10 @@ def test_short_run_writes_the_run_directory(tmp_path):
     assert {"loss/d", "loss/g", "d_real", "d_fake", "step"} <= set(header)
     assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
     assert sorted(p.name for p in (run_dir / "samples").glob("*.png")) == ["step_0000010.png", "step_0000020.png"]
-    from gan.sample.render import read_provenance
-
+    with Image.open(run_dir / "samples" / "step_0000020.png") as png:  # 8x8 grid of 16 px + 2 px padding, captioned
+        pixels = np.asarray(png)
+    assert pixels.shape[:2] == (CAPTION_HEIGHT + 8 * 18 + 2, 8 * 18 + 2)
+    assert len(set(pixels[:CAPTION_HEIGHT].ravel().tolist())) > 1  # the step label is drawn in the strip
     grid = read_provenance(run_dir / "samples" / "step_0000020.png")
     assert grid["generated"] and grid["global_step"] == 20 and grid["run_dir"] == str(run_dir.resolve())
     ckpt = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False, map_location="cpu")

@@ -32,6 +32,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from gan.cli.errors import clean_errors
+from gan.cli.progress import with_progress
 from gan.cli.quiet import quiet_known_messages
 from gan.config import compose_config
 from gan.metrics.evaluator import Sampler, build_evaluator, chunk_plan, generator_sampler, model_conditioning
@@ -98,7 +99,10 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     evaluator = build_evaluator(settings, build_dataset_factory(merged), cfg.device, num_fake_samples=cfg.n,
                                 conditioning=conditioning)
     sample = generator_sampler(loaded.generator, loaded.latent_dim, loaded.num_classes, cfg.device)
-    rows = [{"seed": seed, **evaluator.evaluate(sample, seed, device=cfg.device)} for seed in seeds]
+    # progress on stderr, so the table on stdout stays clean for a pipe
+    rows = [{"seed": seed, **evaluator.evaluate(
+        with_progress(sample, evaluator.num_fake_samples, f"gan-eval seed {seed} ({i + 1}/{len(seeds)})"), seed,
+        device=cfg.device)} for i, seed in enumerate(seeds)]
     result = {"checkpoint": str(loaded.path), "checkpoint_sha256": loaded.sha256, "global_step": loaded.global_step,
               "protocol": evaluator.protocol, "metrics_source": source, "num_fake_samples": evaluator.num_fake_samples,
               "seeds": seeds, "rows": rows, "summary": summarise(rows)}

@@ -115,8 +115,8 @@ class EvaluationCallback(L.Callback):
             for logger in trainer.loggers:
                 if isinstance(logger, CSVLogger):
                     logger.log_metrics({**row, "protocol": self.evaluator.protocol}, step=trainer.global_step)
-                else:
-                    logger.log_metrics(row, step=trainer.global_step)
+                else:  # TensorBoard and other dashboards: one `eval/` section (gan/train/tensorboard.py)
+                    logger.log_metrics({f"eval/{key}": value for key, value in row.items()}, step=trainer.global_step)
                 logger.save()
             shown = " ".join(f"{k}={v:.4g}" for k, v in row.items() if k not in ("global_step", "elapsed_s"))
             log.info("step %d: %s [%s]", trainer.global_step, shown, self.evaluator.protocol)

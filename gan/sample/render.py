@@ -49,6 +49,8 @@ CLASSES_NAME = "classes.png"
 # The human-readable Description names this many seeds and hash characters (the full record is in gan:provenance).
 DESCRIPTION_SEEDS = 8
 DESCRIPTION_HASH_CHARS = 16
+# pixels of the caption strip above a training grid (PIL's built-in font is 11 pixels high)
+CAPTION_HEIGHT = 12
 
 
 # ---------------------------------------------------------------------------------------------------- seeds
@@ -210,6 +212,16 @@ def grid_pixels(pixels: np.ndarray, nrow: int, padding: int, pad_value: float, u
         top, left = padding + (i // cols) * (h + padding), padding + (i % cols) * (w + padding)
         canvas[top:top + h, left:left + w] = pixels[i]
     return canvas
+
+
+def with_caption(pixels: np.ndarray, text: str, height: int = CAPTION_HEIGHT) -> np.ndarray:
+    """(H, W, C) uint8 with a `height`-pixel white strip on top holding `text` in black (PIL's built-in font)."""
+    from PIL import ImageDraw
+
+    strip = Image.new("L", (pixels.shape[1], height), color=UINT8_MAX)
+    ImageDraw.Draw(strip).text((2, 1), text, fill=0)
+    caption = np.repeat(np.asarray(strip)[..., None], pixels.shape[2], axis=2)
+    return np.concatenate([caption, pixels], axis=0)
 
 
 def _pil(pixels: np.ndarray) -> Image.Image:

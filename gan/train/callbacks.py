@@ -16,7 +16,7 @@ import gan
 from gan.compat import checkpoint_interval, set_checkpoint_interval
 from gan.data.base import PointsDataset
 from gan.data.pixels import to_uint8
-from gan.sample.render import grid_pixels, provenance_info
+from gan.sample.render import grid_pixels, provenance_info, with_caption
 from gan.sample.scatter import scatter_pixels
 from gan.train.interrupted import RunInterrupted
 from gan.train.rundir import write_status
@@ -67,6 +67,8 @@ class SampleGrid(L.Callback):
             num = self.num_samples
             samples = pl_module.generate_batched(num, self.seed, num).cpu()
             pixels = grid_pixels(to_uint8(samples).permute(0, 2, 3, 1).numpy(), self.nrow, GRID_PADDING, 0.0, 1)
+            # the step on the image itself (TensorBoard shows it beside the picture, a PNG viewer does not)
+            pixels = with_caption(pixels, f"step {trainer.global_step}")
             picture = make_grid((samples.clamp(-1, 1) + 1) / 2, nrow=self.nrow)
         Image.fromarray(pixels.squeeze(-1) if pixels.shape[-1] == 1 else pixels).save(
             path, pnginfo=self._provenance(trainer, pl_module, num))

@@ -39,6 +39,7 @@ from gan.train.rundir import (
     write_status,
 )
 from gan.train.signals import GracefulStop
+from gan.train.tensorboard import SectionedTensorBoardLogger
 from gan.train.validate import validate
 
 CHECKPOINT_DIR = "checkpoints"
@@ -55,7 +56,7 @@ def build_loggers(cfg: DictConfig, run_dir: Path, resume_checkpoint: dict[str, A
                                     resume_from=resume_checkpoint))
     if cfg.logger.tensorboard:
         loggers.append(
-            TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version="", default_hp_metric=False)
+            SectionedTensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version="", default_hp_metric=False)
         )
     return loggers
 
