@@ -32,11 +32,11 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from gan.cli.errors import clean_errors
-from gan.cli.progress import with_progress
 from gan.cli.quiet import quiet_known_messages
 from gan.config import compose_config
 from gan.metrics.evaluator import Sampler, build_evaluator, chunk_plan, generator_sampler, model_conditioning
 from gan.paths import CONFIG_DIR
+from gan.sample.progress import with_progress
 from gan.train.builders import build_dataset_factory
 from gan.train.checkpoints import load_generator, resolve_checkpoint_path
 

@@ -26,6 +26,7 @@ from torch import Tensor
 import gan
 from gan.data.pixels import UINT8_MAX, to_uint8
 from gan.sample.generate import generate_in_batches
+from gan.sample.progress import with_progress
 from gan.sample.scatter import scatter_pixels
 from gan.train.checkpoints import CheckpointError, LoadedGenerator, load_generator
 
@@ -49,6 +50,9 @@ CLASSES_NAME = "classes.png"
 # The human-readable Description names this many seeds and hash characters (the full record is in gan:provenance).
 DESCRIPTION_SEEDS = 8
 DESCRIPTION_HASH_CHARS = 16
+# gan-sample shows a progress line from this many images on, updated about PROGRESS_UPDATES times
+PROGRESS_MIN_IMAGES = 2000
+PROGRESS_UPDATES = 20
 # pixels of the caption strip above a training grid (PIL's built-in font is 11 pixels high)
 CAPTION_HEIGHT = 12
 
@@ -185,8 +189,17 @@ def interpolation_path(keyframes: Tensor, steps: int, method: str, loop: bool) -
 
 # ---------------------------------------------------------------------------------------------------- images
 def generate(loaded: LoadedGenerator, z: Tensor, y: Tensor | None, batch_size: int) -> Tensor:
-    """G_ema(z, y) in batches, returned on the CPU in [-1, 1]."""
-    return generate_in_batches(loaded.generator, z, y, batch_size).float().cpu()
+    """G_ema(z, y) in batches, returned on the CPU in [-1, 1]. From PROGRESS_MIN_IMAGES images on, a progress line
+    goes to stderr; the work is split into whole batches, so the pixels are those of one call."""
+    def run(start: int, stop: int) -> Tensor:
+        piece_y = None if y is None else y[start:stop]
+        return generate_in_batches(loaded.generator, z[start:stop], piece_y, batch_size).float().cpu()
+
+    if len(z) < PROGRESS_MIN_IMAGES:
+        return run(0, len(z))
+    piece = batch_size * max(1, len(z) // (PROGRESS_UPDATES * batch_size))  # a multiple of batch_size
+    counted = with_progress(lambda n, start: run(start, start + n), len(z), "gan-sample")
+    return torch.cat([counted(min(piece, len(z) - start), start) for start in range(0, len(z), piece)])
 
 
 def to_uint8_hwc(images: Tensor) -> Tensor:

@@ -1,12 +1,15 @@
-"""gan-eval's progress line counts the images the evaluator asks for and ends at the total."""
+"""The progress line of gan-eval and gan-sample counts the images generated and ends at the total."""
 
 from __future__ import annotations
 
 import io
+from types import SimpleNamespace
 
 import torch
 
-from gan.cli.progress import with_progress
+from gan.sample import render
+from gan.sample.generate import generate_in_batches
+from gan.sample.progress import with_progress
 
 
 def test_progress_counts_chunks_and_reports_rate_and_eta():
@@ -32,3 +35,26 @@ def test_progress_in_a_log_is_rate_limited_but_always_ends():
     # the first chunk is shown (nothing shown yet), the second is within the interval, the last always shows
     assert [line.split(":")[1].split(",")[0].strip() for line in stream.getvalue().splitlines()] == ["1/3 images",
                                                                                                      "3/3 images"]
+
+
+class _TinyG(torch.nn.Module):
+    """A generator with batch norm, called as G(z, y) like the project's."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8), torch.nn.Tanh())
+
+    def forward(self, z, y):
+        return self.net(z)
+
+
+def test_gan_sample_progress_keeps_the_pixels_of_one_call(monkeypatch, capsys):
+    """Above the threshold generation runs in whole-batch pieces with a progress line; the images are unchanged."""
+    torch.manual_seed(0)
+    loaded = SimpleNamespace(generator=_TinyG())
+    z = torch.randn(70, 4)
+    monkeypatch.setattr(render, "PROGRESS_MIN_IMAGES", 50)
+    monkeypatch.setattr(render, "PROGRESS_UPDATES", 3)
+    images = render.generate(loaded, z, None, batch_size=8)
+    assert torch.equal(images, generate_in_batches(loaded.generator, z, None, 8).float())
+    assert "gan-sample: 70/70 images" in capsys.readouterr().err

@@ -1,4 +1,5 @@
-"""A progress line for commands that generate many images outside training (gan-eval): images done, rate, ETA.
+"""A progress line for commands that generate many images outside training (gan-eval, gan-sample): images done,
+rate, ETA.
 
 Training has its own whole-run bar (gan/train/progress.py). Here the unit of work is the sampler call: the evaluator
 asks for chunks of images, so wrapping the sampler counts them without the evaluator knowing. On a terminal the line
