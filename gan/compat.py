@@ -8,8 +8,7 @@ it checks the attribute is still there and still means what we use it for.
 from __future__ import annotations
 
 import csv
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from torch import Tensor
 
@@ -62,19 +61,6 @@ def clear_lightning_sigterm(trainer: L.Trainer) -> bool:
     received = bool(connector.received_sigterm)
     connector.received_sigterm = False
     return received
-
-
-class LoggedSteps(NamedTuple):
-    global_step: int
-    logging_step: int
-
-
-def logged_steps(checkpoint: Mapping[str, Any]) -> LoggedSteps:
-    """Where a Lightning checkpoint was written: its global step and its logging step (the `step` of training rows
-    in metrics.csv), the latter from the fit loop's private `_batches_that_stepped` counter."""
-    epoch_loop = checkpoint.get("loops", {}).get("fit_loop", {}).get("epoch_loop.state_dict", {})
-    global_step = int(checkpoint.get("global_step", 0))
-    return LoggedSteps(global_step, int(epoch_loop.get("_batches_that_stepped", global_step)))
 
 
 def set_fid_real_sums(fid: Any, total: Tensor, cov_sum: Tensor, count: Tensor) -> None:

@@ -55,11 +55,12 @@ def test_crash_and_resume_equals_uninterrupted_run(tmp_path, uninterrupted, stop
     assert load(last_ckpt(run_dir))["global_step"] == stop
     train_tiny(run_dir, *common, f"resume={run_dir}")  # a run directory resumes from its last.ckpt
     assert_same_training_state(uninterrupted, load(last_ckpt(run_dir)))
-    # Resuming into the same run directory appends to metrics.csv: the rows before the crash are kept. The CSV step
-    # counts batches (one batch is a D and a G update, two global steps).
+    # Resuming into the same run directory appends to metrics.csv: the rows before the crash are kept, none twice.
+    # The CSV step is the global step (one batch is a D and a G update, two global steps); Lightning logs every 25
+    # batches (trainer.log_every_n_steps), after the batch's two updates.
     steps = [int(row["step"]) for row in csv.DictReader((run_dir / "metrics.csv").open()) if row.get("step")]
-    log_every = 25  # trainer.log_every_n_steps, in batches
-    assert steps == list(range(log_every - 1, TOTAL // 2, log_every))
+    log_every = 25
+    assert steps == list(range(2 * log_every, TOTAL + 1, 2 * log_every))
 
 
 def test_clean_stop_then_longer_run_equals_uninterrupted_run(tmp_path, uninterrupted):

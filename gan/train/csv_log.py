@@ -15,7 +15,7 @@ from typing import Any
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
-from gan.compat import LoggedSteps, logged_steps, use_appending_writer
+from gan.compat import use_appending_writer
 from gan.io import write_text_atomic
 
 METRICS_FILE = "metrics.csv"
@@ -34,22 +34,23 @@ class RunCSVLogger(CSVLogger):
     def experiment(self) -> ExperimentWriter:
         if self.resume_from is not None:
             if self._experiment is None:
-                drop_rows_after(Path(self.log_dir) / METRICS_FILE, logged_steps(self.resume_from))
+                drop_rows_after(Path(self.log_dir) / METRICS_FILE, int(self.resume_from.get("global_step", 0)))
             use_appending_writer(self)
         return super().experiment
 
 
-def drop_rows_after(path: Path, steps: LoggedSteps) -> int:
-    """Rewrite `path` without rows logged past `steps` (a checkpoint's position); returns how many were dropped.
+def drop_rows_after(path: Path, global_step: int) -> int:
+    """Rewrite `path` without rows logged past `global_step` (a checkpoint's position); returns how many were dropped.
 
-    Evaluation rows (a `protocol` value) are logged at the global step; training rows at Lightning's logging step.
+    Every row is on the global-step axis: evaluation rows carry `global_step`, training rows log it as their `step`
+    (gan/train/module.py logs Lightning's `step` key).
     """
     if not path.is_file():
         return 0
     with open(path, newline="") as handle:
         reader = csv.DictReader(handle)
         fields, rows = reader.fieldnames or [], list(reader)
-    kept = [row for row in rows if not _after(row, steps)]
+    kept = [row for row in rows if not _after(row, global_step)]
     if len(kept) < len(rows):
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=fields)
@@ -59,10 +60,8 @@ def drop_rows_after(path: Path, steps: LoggedSteps) -> int:
     return len(rows) - len(kept)
 
 
-def _after(row: Mapping[str, str], steps: LoggedSteps) -> bool:
+def _after(row: Mapping[str, str], global_step: int) -> bool:
     try:
-        if row.get("protocol"):
-            return float(row.get("global_step") or row["step"]) > steps.global_step
-        return float(row["step"]) > steps.logging_step
+        return float(row.get("global_step") or row["step"]) > global_step
     except (KeyError, ValueError):
         return False
