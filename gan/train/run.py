@@ -39,6 +39,7 @@ from gan.train.rundir import (
     write_status,
 )
 from gan.train.signals import GracefulStop
+from gan.train.sweep_name import recorded_overrides, sweep_job_name
 from gan.train.tensorboard import SectionedTensorBoardLogger
 from gan.train.validate import validate
 
@@ -47,7 +48,10 @@ SAMPLES_DIR = "samples"
 HPARAMS_FILE = "hparams.yaml"
 
 
-def build_loggers(cfg: DictConfig, run_dir: Path, resume_checkpoint: dict[str, Any] | None = None) -> list[Logger]:
+def build_loggers(cfg: DictConfig, run_dir: Path, resume_checkpoint: dict[str, Any] | None = None,
+                  tensorboard_name: str | None = None) -> list[Logger]:
+    """metrics.csv in the run directory; TensorBoard in tensorboard/ (tensorboard/<name>/ for a sweep job, named by
+    the swept settings: gan/train/sweep_name.py)."""
     loggers: list[Logger] = []
     if cfg.logger.csv:
         # Flushed at every logging step, so a crash keeps the rows logged before it. A resumed run appends to them,
@@ -56,7 +60,8 @@ def build_loggers(cfg: DictConfig, run_dir: Path, resume_checkpoint: dict[str, A
                                     resume_from=resume_checkpoint))
     if cfg.logger.tensorboard:
         loggers.append(
-            SectionedTensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version="", default_hp_metric=False)
+            SectionedTensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version=tensorboard_name or "",
+                                       default_hp_metric=False)
         )
     return loggers
 
@@ -150,7 +155,9 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] | None = None
         callbacks = build_callbacks(cfg, run_dir)
         # Checkpoints go through a temporary file and an atomic rename: a crash mid-save never leaves a broken
         # last.ckpt.
-        trainer: L.Trainer = instantiate_node(cfg.trainer, logger=build_loggers(cfg, run_dir, checkpoint),
+        recorded = recorded_overrides(run_dir)  # a resumed sweep job keeps the name it started with
+        job_name = sweep_job_name(run_dir, recorded if recorded is not None else (overrides or []))
+        trainer: L.Trainer = instantiate_node(cfg.trainer, logger=build_loggers(cfg, run_dir, checkpoint, job_name),
                                               callbacks=callbacks, default_root_dir=str(run_dir),
                                               plugins=[AtomicCheckpointIO()])
     except Exception as error:
