@@ -11,5 +11,5 @@ for job in stacked_pacdcgan2:0 stacked_dcgan:0 stacked_pacdcgan2:1 stacked_pacdc
     dir=$out/${preset}_s$seed
     mkdir -p "$dir"
     /usr/bin/time -f "%U %S %e" -o "$dir/time.txt" \
-      .venv/bin/gan-train experiment=$preset seed=$seed hydra.run.dir="$dir" > "$dir/log.txt" 2>&1
+      .venv/bin/gan-train experiment=$preset seed=$seed trainer.enable_progress_bar=false hydra.run.dir="$dir" > "$dir/log.txt" 2>&1
 done

@@ -20,5 +20,6 @@ for job in "${jobs[@]}"; do
   dir=$out/${preset}_s$seed
   mkdir -p "$(dirname "$dir")"
   /usr/bin/time -f "%U %S %e" -o "$dir.time.txt" \
-    .venv/bin/gan-train experiment="$preset" seed="$seed" hydra.run.dir="$dir" > "$dir.log.txt" 2>&1
+    .venv/bin/gan-train experiment="$preset" seed="$seed" trainer.enable_progress_bar=false hydra.run.dir="$dir" \
+      > "$dir.log.txt" 2>&1
 done
