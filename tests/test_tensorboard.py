@@ -62,3 +62,4 @@ def test_a_sweep_job_logs_tensorboard_under_its_swept_settings(tmp_path):
     assert sweep_job_name(sweep / "1", recorded_overrides(sweep / "1")) == "loss=hinge,seed=1"
     # a single run (no multirun.yaml above it) keeps tensorboard/ itself
     assert sweep_job_name(tmp_path / "single", overrides) is None
+

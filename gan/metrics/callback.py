@@ -19,7 +19,7 @@ from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
 
 from gan.metrics.evaluator import Conditioning, Evaluator, build_evaluator, model_conditioning
-from gan.train.callbacks import at_max_steps
+from gan.train.callbacks import at_max_steps, crossed_multiple
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ class EvaluationCallback(L.Callback):
         self.evaluator: Evaluator | None = None
         self.last_row: dict[str, float] | None = None
         self._last_step = -1
+        self._batch_start_step = 0
         self._fit_start = time.monotonic()
         # Seconds of training before this process (a resumed run continues the clock, so time-to-best stays right).
         self._elapsed_before = 0.0
@@ -84,12 +85,16 @@ class EvaluationCallback(L.Callback):
         self._elapsed_before = float(state_dict.get("elapsed_s", 0.0))
 
     # ------------------------------------------------------------------------------------------------- triggers
+    def on_train_batch_start(self, trainer: L.Trainer, *args: Any) -> None:
+        self._batch_start_step = trainer.global_step
+
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
         step = trainer.global_step
         if step == self._last_step:
             return
         # The final step is evaluated here too (not only in on_train_end) so its row precedes the final checkpoint.
-        if step % self.every_n_steps == 0 or at_max_steps(trainer):
+        # Crossing, not landing on, a multiple: with n_critic > 1 the global step skips some (gan/train/callbacks.py).
+        if crossed_multiple(self._batch_start_step, step, self.every_n_steps) or at_max_steps(trainer):
             self.evaluate(trainer, pl_module)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
