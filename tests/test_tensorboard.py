@@ -56,7 +56,8 @@ def test_a_sweep_job_logs_tensorboard_under_its_swept_settings(tmp_path):
     train(make_config(*overrides), sweep / "1", overrides=overrides)
     assert list((sweep / "1" / "tensorboard" / "loss=hinge,seed=1").glob("events.out.tfevents.*"))
     assert (sweep / "1" / "tensorboard" / "loss=hinge,seed=1" / "hparams.yaml").is_file()
-    from gan.train.sweep_name import recorded_overrides, sweep_job_name
+    from gan.train.rundir import recorded_overrides
+    from gan.train.sweep_name import sweep_job_name
 
     # a resume (`gan-train resume=<job>`, other command-line overrides) is named from the job's recorded overrides
     assert sweep_job_name(sweep / "1", recorded_overrides(sweep / "1")) == "loss=hinge,seed=1"

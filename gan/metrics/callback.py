@@ -71,8 +71,7 @@ class EvaluationCallback(L.Callback):
     @staticmethod
     def conditioning(pl_module: L.LightningModule) -> Conditioning | None:
         """The labels `pl_module.generate_batched` draws (a conditional GAN: cond_acc and intra_fid); None otherwise."""
-        num_classes = int(getattr(pl_module, "num_classes", 0) or 0)
-        return model_conditioning(pl_module.latent_dim, num_classes) if num_classes else None
+        return model_conditioning(pl_module.latent_dim, int(getattr(pl_module, "num_classes", 0) or 0))
 
     def elapsed_s(self) -> float:
         """Training wall time so far, over every process of the run (resumes included)."""

@@ -86,9 +86,10 @@ class MLPDiscriminator(nn.Module):
 
     `per_sample_init`: each first-layer unit starts connected to one sample of its pack (unit u to sample u mod
     pack, at the scale of an unpacked D's first layer); its weights on the other samples start at zero and are
-    learned. A unit that starts mixing all samples of a pack sees, on grid25 with pack 4, a sum of 4 grid
-    projections, which is nearly continuous: there was no signal for the fine structure and G stayed diffuse (HQ at
-    chance through 12k G steps, experiments/toy_pacgan/RESULTS.md). Only the start differs from PacGAN's D.
+    learned. Why it was tried: a unit that starts mixing all samples of a pack sees, on grid25 with pack 4, a sum of
+    4 grid projections, which is nearly continuous, and with dense init G stayed diffuse. It did not fix that: 3.8-9.5 %
+    high-quality samples after 12k G steps (one seed, experiments/toy_pacgan/RESULTS.md), so it is off by default.
+    Only the start differs from PacGAN's D.
     """
 
     def __init__(self, in_dim: int, hidden_dim: int, num_hidden: int, pack: int = 1, unit: str = "maxout",

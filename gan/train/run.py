@@ -34,12 +34,13 @@ from gan.train.rundir import (
     claim,
     continues_run,
     launch_rank,
+    recorded_overrides,
     remove_stale_temporaries,
     write_record,
     write_status,
 )
 from gan.train.signals import GracefulStop
-from gan.train.sweep_name import recorded_overrides, sweep_job_name
+from gan.train.sweep_name import sweep_job_name
 from gan.train.tensorboard import SectionedTensorBoardLogger
 from gan.train.validate import validate
 

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import OmegaConf
 
 from gan.io import TEMP_SUFFIX, write_json_atomic, write_text_atomic
@@ -144,6 +145,13 @@ def _alive_pid(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def recorded_overrides(run_dir: Path) -> list[str] | None:
+    """The overrides a run started with (its `.hydra/overrides.yaml`, written by `write_record`), or None before its
+    first start."""
+    path = Path(run_dir) / RECORD_DIR / OVERRIDES_FILE
+    return list(yaml.safe_load(path.read_text()) or []) if path.is_file() else None
 
 
 def write_record(run_dir: Path, config: dict[str, Any], overrides: Sequence[str], continuing: bool,

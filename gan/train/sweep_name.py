@@ -6,7 +6,8 @@ cluster scripts use it; a folder named by every override overflowed the 255-char
 the TensorBoard logs go one level down, into a folder named by the swept keys alone. Those are read from the sweep's
 own record, `multirun.yaml` (written by Hydra before any job starts): keys whose command-line value is a sweep
 (`a,b`, `range(...)`, ...) and the keys of `hydra.sweeper.params` (the presets' sweeps, Optuna's search space). A
-resumed job is named from its recorded overrides (`.hydra/overrides.yaml`), so it keeps writing where it started.
+resumed job is named from its recorded overrides (`gan.train.rundir.recorded_overrides`), so it keeps writing where it
+started.
 """
 
 from __future__ import annotations
@@ -55,12 +56,6 @@ def swept_keys(sweep_record: Mapping[str, Any]) -> list[str]:
     keys = [kv[0] for kv in map(_key_value, task) if kv is not None and _is_sweep(kv[1])]
     params = (hydra.get("sweeper") or {}).get("params") or {}
     return keys + [key for key in params if key not in keys]
-
-
-def recorded_overrides(run_dir: Path) -> list[str] | None:
-    """The overrides a run started with (.hydra/overrides.yaml), or None before its first start."""
-    path = Path(run_dir) / ".hydra" / "overrides.yaml"
-    return list(yaml.safe_load(path.read_text()) or []) if path.is_file() else None
 
 
 def sweep_job_name(run_dir: Path, overrides: Sequence[str]) -> str | None:
