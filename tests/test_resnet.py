@@ -95,6 +95,23 @@ def test_spectral_norm_keeps_every_d_weight_at_unit_largest_singular_value():
     assert checked == 3 + 3 + 3 + 2
 
 
+def test_discriminator_without_spectral_norm_has_plain_weights_and_the_same_shapes():
+    torch.manual_seed(0)
+    plain = ResNetDiscriminator(1, 32, WIDTH, num_classes=CLASSES, spectral_norm=False)
+    _, normed = nets(32)
+    assert not any(hasattr(m, "parametrizations") for m in plain.modules())
+    def shapes(d):
+        return {n.replace("parametrizations.weight.original", "weight"): p.shape for n, p in d.named_parameters()}
+
+    assert shapes(plain) == shapes(normed)
+    with torch.no_grad():
+        plain.head.weight.mul_(RAW_SCALE)  # a plain weight is used as it is: the logit scales with it
+        x, y = torch.randn(BATCH, 1, 32, 32), torch.randint(CLASSES, (BATCH,))
+        before = plain.projection(plain.features(x), y)
+        logits = plain(x, y)
+    torch.testing.assert_close(logits, plain.head(plain.features(x)).flatten() + before)
+
+
 @pytest.mark.parametrize("shared", [0, 6])
 def test_conditional_bn_gives_each_class_its_own_image(shared: int):
     g, _ = nets(16, shared=shared)

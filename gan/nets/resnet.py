@@ -25,18 +25,23 @@ D(x, y|None) -> logits (N,).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
+from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
 BASE_RESOLUTION = 4
 SUPPORTED_RESOLUTIONS = (16, 32, 64)
 # Each stage doubles (G) or halves (D) the side.
 SCALE = 2
 KERNEL, PADDING = 3, 1
+
+
+def _identity(module: nn.Module) -> nn.Module:
+    return module
 
 
 def num_stages(resolution: int) -> int:
@@ -164,11 +169,11 @@ class OptimizedDiscriminatorBlock(nn.Module):
     """D's first block (SNGAN): conv, ReLU, conv, 2x average pool; shortcut: pool then 1x1 conv. No activation
     before the first conv, which would clip the image's negative half."""
 
-    def __init__(self, in_ch: int, out_ch: int):
+    def __init__(self, in_ch: int, out_ch: int, norm: Callable[[nn.Module], nn.Module] = spectral_norm):
         super().__init__()
-        self.conv1 = spectral_norm(nn.Conv2d(in_ch, out_ch, KERNEL, padding=PADDING))
-        self.conv2 = spectral_norm(nn.Conv2d(out_ch, out_ch, KERNEL, padding=PADDING))
-        self.shortcut = spectral_norm(nn.Conv2d(in_ch, out_ch, 1))
+        self.conv1 = norm(nn.Conv2d(in_ch, out_ch, KERNEL, padding=PADDING))
+        self.conv2 = norm(nn.Conv2d(out_ch, out_ch, KERNEL, padding=PADDING))
+        self.shortcut = norm(nn.Conv2d(in_ch, out_ch, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = F.avg_pool2d(self.conv2(F.relu(self.conv1(x))), SCALE)
@@ -178,12 +183,13 @@ class OptimizedDiscriminatorBlock(nn.Module):
 class DiscriminatorBlock(nn.Module):
     """ReLU, conv, ReLU, conv, (2x average pool); shortcut 1x1 conv (then pool) where shape changes."""
 
-    def __init__(self, in_ch: int, out_ch: int, downsample: bool):
+    def __init__(self, in_ch: int, out_ch: int, downsample: bool,
+                 norm: Callable[[nn.Module], nn.Module] = spectral_norm):
         super().__init__()
         self.downsample = downsample
-        self.conv1 = spectral_norm(nn.Conv2d(in_ch, out_ch, KERNEL, padding=PADDING))
-        self.conv2 = spectral_norm(nn.Conv2d(out_ch, out_ch, KERNEL, padding=PADDING))
-        self.shortcut = spectral_norm(nn.Conv2d(in_ch, out_ch, 1)) if in_ch != out_ch or downsample else None
+        self.conv1 = norm(nn.Conv2d(in_ch, out_ch, KERNEL, padding=PADDING))
+        self.conv2 = norm(nn.Conv2d(out_ch, out_ch, KERNEL, padding=PADDING))
+        self.shortcut = norm(nn.Conv2d(in_ch, out_ch, 1)) if in_ch != out_ch or downsample else None
 
     def _down(self, x: torch.Tensor) -> torch.Tensor:
         return F.avg_pool2d(x, SCALE) if self.downsample else x
@@ -199,8 +205,11 @@ class ResNetDiscriminator(nn.Module):
     """Spectrally normalised residual D with a projection head; `blocks` (input side first) are FreezeD's units."""
 
     def __init__(self, channels: int, resolution: int, width: int, channel_multipliers: Sequence[int] | None = None,
-                 blocks_per_stage: int = 1, num_classes: int = 0):
+                 blocks_per_stage: int = 1, num_classes: int = 0, spectral_norm: bool = True):
         super().__init__()
+        # spectral_norm=false: the same residual D with plain weights, as StyleGAN2's residual D (which relies on R1
+        # instead: set loss.r1_weight); model=stylegan uses it so
+        norm: Callable[[nn.Module], nn.Module] = _spectral_norm if spectral_norm else _identity
         stages = num_stages(resolution)
         _check_depth(blocks_per_stage, "discriminator")
         widths = stage_widths(width, stages, channel_multipliers, "discriminator")
@@ -209,14 +218,14 @@ class ResNetDiscriminator(nn.Module):
         for stage, out_ch in enumerate(widths):
             for i in range(blocks_per_stage):
                 if stage == 0 and i == 0:
-                    blocks.append(OptimizedDiscriminatorBlock(ch, out_ch))
+                    blocks.append(OptimizedDiscriminatorBlock(ch, out_ch, norm))
                 else:
-                    blocks.append(DiscriminatorBlock(ch, out_ch, downsample=i == 0))
+                    blocks.append(DiscriminatorBlock(ch, out_ch, downsample=i == 0, norm=norm))
                 ch = out_ch
         self.blocks = nn.ModuleList(blocks)
-        self.head = spectral_norm(nn.Linear(ch, 1))
+        self.head = norm(nn.Linear(ch, 1))
         self.num_classes = num_classes
-        self.embed = spectral_norm(nn.Embedding(num_classes, ch)) if num_classes else None
+        self.embed = norm(nn.Embedding(num_classes, ch)) if num_classes else None
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """h: ReLU of the last block, summed over positions (N, C): what the head and the projection read."""
