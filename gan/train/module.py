@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import lightning as L
@@ -68,6 +68,9 @@ class GAN(L.LightningModule):
         lr_decay_start: float = 1.0,
         lr_decay_final: float = 0.0,
         total_steps: int | None = None,
+        style_weight: float = 0.0,
+        style_features: Callable[[], nn.Module] | None = None,
+        style_layers: Sequence[str] = (),
         config: dict[str, Any] | None = None,
     ):
         super().__init__()
@@ -111,6 +114,14 @@ class GAN(L.LightningModule):
         if not 0.0 <= lr_decay_start <= 1.0 or lr_decay_final < 0.0:
             raise ValueError(f"lr_decay start must be in [0, 1] and final >= 0, got {lr_decay_start}, {lr_decay_final}")
         self.lr_decay_start, self.lr_decay_final, self.total_steps = lr_decay_start, lr_decay_final, total_steps
+        # Optional style term in G's loss (gan.losses.style_loss on a frozen classifier's feature maps). The feature
+        # net is kept in a list, not as a submodule: its weights ship with the package and stay out of checkpoints,
+        # so a run with and without the term have the same state_dict keys (fine-tuning and resume load either).
+        if style_weight < 0 or (style_weight > 0 and (style_features is None or not style_layers)):
+            raise ValueError(f"style_loss.weight={style_weight}: must be >= 0, and > 0 needs style_loss.features and "
+                             "style_loss.layers")
+        self.style_weight, self.style_layers = style_weight, list(style_layers)
+        self._style_net: list[nn.Module] = [style_features()] if style_weight > 0 else []
 
     # ----------------------------------------------------------------------------------------------- properties
     @property
@@ -127,8 +138,17 @@ class GAN(L.LightningModule):
         if count and (blocks is None or count > len(blocks)):
             available = 0 if blocks is None else len(blocks)
             raise ValueError(f"freeze_d_blocks={count} but the discriminator has {available} blocks")
-        for block in list(blocks or [])[:count]:
-            block.requires_grad_(False)
+        self._frozen_d_blocks = list(blocks or [])[:count]
+        for block in self._frozen_d_blocks:
+            block.requires_grad_(False).eval()
+
+    def train(self, mode: bool = True) -> GAN:
+        """Frozen D blocks stay in eval mode: a block with spectral norm would otherwise run its power iteration and
+        one with batch norm update its statistics in every forward, so its effective weights would still move."""
+        super().train(mode)
+        for block in getattr(self, "_frozen_d_blocks", []):
+            block.eval()
+        return self
 
     # ----------------------------------------------------------------------------------------------- sampling
     def sample_inputs(self, n: int, seed: int) -> tuple[Tensor, Tensor | None]:
@@ -202,11 +222,17 @@ class GAN(L.LightningModule):
                      "d_fake": fake_logits.detach().mean()})
         return logs
 
-    def _generator_step(self, batch_size: int, g_opt: Any) -> dict[str, Tensor]:
+    def _generator_step(self, real: Tensor, g_opt: Any) -> dict[str, Tensor]:
         self.toggle_optimizer(g_opt)
-        z, fake_y = self._random_inputs(batch_size)
-        fake_logits = self.discriminator(self._augmented(self.generator(z, fake_y)), fake_y)
+        z, fake_y = self._random_inputs(real.shape[0])
+        fake = self.generator(z, fake_y)
+        fake_logits = self.discriminator(self._augmented(fake), fake_y)
         loss = self.g_loss(fake_logits)
+        logs = {}
+        if self._style_net:
+            style = self._style_term(fake, real)
+            loss = loss + self.style_weight * style
+            logs["loss/style"] = style.detach()
         self._check_finite("generator loss", loss)
         g_opt.zero_grad(set_to_none=True)
         self.manual_backward(loss)
@@ -214,7 +240,15 @@ class GAN(L.LightningModule):
         self.untoggle_optimizer(g_opt)
         self.g_steps += 1
         self._update_ema()
-        return {"loss/g": loss.detach()}
+        return {"loss/g": loss.detach(), **logs}
+
+    def _style_term(self, fake: Tensor, real: Tensor) -> Tensor:
+        """Gram-matrix distance between the samples' and the real batch's feature maps (Gatys et al. 2016)."""
+        net = self._style_net[0].to(fake.device)
+        with torch.no_grad():
+            real_maps = net(real, self.style_layers)
+        fake_maps = net(fake, self.style_layers)
+        return losses.style_loss([fake_maps[k] for k in self.style_layers], [real_maps[k] for k in self.style_layers])
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         with self.training_rng.active(self.device):
@@ -232,7 +266,7 @@ class GAN(L.LightningModule):
                                                                 self.lr_decay_final))
         logs = self._discriminator_step(real, real_y, d_opt)
         if int(self.d_steps) % self.n_critic == 0:
-            logs.update(self._generator_step(real.shape[0], g_opt))
+            logs.update(self._generator_step(real, g_opt))
         if self._logging_step():
             self.log_dict(logs, on_step=True, on_epoch=False, prog_bar=False)
             self.log("g_steps", self.g_steps.float(), on_step=True, on_epoch=False, prog_bar=True)
