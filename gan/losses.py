@@ -77,3 +77,41 @@ def gradient_penalty(
 def r1_penalty(real_logits: Tensor, real: Tensor) -> Tensor:
     """R1 (Mescheder et al. 2018): mean ||∇D(x)||² on real samples. `real` must require grad before D(real)."""
     return _per_sample_grad_sq_norm(real_logits, real).mean()
+
+
+# ---------------------------------------------------------------------------------------------------- content, style
+# Image-matching losses (projection, restyling): pure functions of feature maps, each a list of tensors, one per
+# layer of some fixed feature network (N, C, H, W), or (N, D) for content losses on vector features.
+
+
+def gram_matrix(features: Tensor) -> Tensor:
+    """Gram matrices (N, C, C) of feature maps (N, C, H, W), normalised by C*H*W (Gatys et al. 2016): entry (i, j) is
+    the correlation of channels i and j over positions, a description of texture that ignores where things are."""
+    if features.dim() != 4:
+        raise ValueError(f"gram_matrix takes feature maps (N, C, H, W), got shape {tuple(features.shape)}")
+    n, c, h, w = features.shape
+    flat = features.reshape(n, c, h * w)
+    return flat @ flat.transpose(1, 2) / (c * h * w)
+
+
+def _check_layers(features_a: list[Tensor], features_b: list[Tensor], what: str) -> None:
+    if len(features_a) != len(features_b) or not features_a:
+        raise ValueError(f"{what} takes two equally long, non-empty lists of feature tensors (one per layer), got "
+                         f"{len(features_a)} and {len(features_b)}")
+
+
+def style_loss(features_a: list[Tensor], features_b: list[Tensor]) -> Tensor:
+    """Gatys et al.'s style loss: the sum over layers of the mean squared difference of the two Gram matrices."""
+    _check_layers(features_a, features_b, "style_loss")
+    return sum((gram_matrix(a) - gram_matrix(b)).square().mean() for a, b in zip(features_a, features_b, strict=True))
+
+
+def content_loss(features_a: list[Tensor], features_b: list[Tensor]) -> Tensor:
+    """Content (perceptual) loss: the sum over layers of the mean squared feature difference."""
+    _check_layers(features_a, features_b, "content_loss")
+    return sum((a - b).square().mean() for a, b in zip(features_a, features_b, strict=True))
+
+
+def pixel_loss(images_a: Tensor, images_b: Tensor) -> Tensor:
+    """Mean squared pixel difference."""
+    return (images_a - images_b).square().mean()

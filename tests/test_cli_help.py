@@ -11,7 +11,9 @@ from gan.paths import REPO_ROOT
 
 
 @pytest.mark.parametrize(("module", "own_option"), [("gan.cli.sample", "which: last"),
-                                                    ("gan.cli.evaluate", "heldout_split: test")])
+                                                    ("gan.cli.evaluate", "heldout_split: test"),
+                                                    ("gan.cli.project", "style_from:"),
+                                                    ("gan.cli.blend", "--swap-resolution")])
 def test_help_lists_the_commands_own_options(module, own_option):
     out = subprocess.run([sys.executable, "-m", module, "--help"], cwd=REPO_ROOT, capture_output=True, text=True,
                          timeout=120)

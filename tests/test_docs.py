@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from gan.cli.blend import parse_args as blend_args
 from gan.cli.compare import parse_args as compare_args
 from gan.config import compose_config
 from gan.paths import REPO_ROOT
 from gan.train.validate import validate
 
 DOCUMENTS = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "experiments").glob("*/README.md"))]
-CONFIG_OF = {"gan-train": "train", "gan-sample": "sample", "gan-eval": "eval"}
+CONFIG_OF = {"gan-train": "train", "gan-sample": "sample", "gan-eval": "eval", "gan-project": "project"}
 # Hydra's own command-line flags (not overrides) and values that only name a path.
 FLAGS = ("-m", "--multirun", "--cfg", "job", "--help")
 
@@ -74,6 +75,8 @@ def test_documented_command_composes(document: Path, line: str):
         assert cfg is not None
     elif command == "gan-compare":
         compare_args(args)
+    elif command == "gan-blend":
+        blend_args(args)
     elif command == "gan-export":
         assert args, "gan-export needs a checkpoint"
     else:

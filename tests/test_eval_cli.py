@@ -38,3 +38,18 @@ def test_gan_eval_names_a_missing_checkpoint(tmp_path):
     cfg = make_config(f"ckpt={tmp_path / 'nope.ckpt'}", config_name="eval")
     with pytest.raises(FileNotFoundError, match="nope.ckpt"):
         evaluate(cfg, tmp_path / "out")
+
+
+def test_gan_eval_scores_a_checkpoint_against_another_dataset(tmp_path):
+    """data=<name> in checkpoint mode: the reference (and so the protocol id and the mode count) is that dataset's;
+    a dataset of another shape is refused by name."""
+    run_dir = tmp_path / "run"
+    train(make_config("data=ring8", "model=mlp", "data.dataset.num_samples=1000", "logger.tensorboard=false",
+                      "trainer.enable_progress_bar=false", "trainer.max_steps=4", "eval_every_n_steps=4"), run_dir)
+    common = (f"ckpt={run_dir}", "n=400", "seeds=[0]", "metrics=toy")
+    own = evaluate(make_config(*common, config_name="eval"), tmp_path / "own")
+    other = evaluate(make_config(*common, "data=grid25", "data.dataset.num_samples=1000", config_name="eval"),
+                     tmp_path / "other")
+    assert own["protocol"].startswith("toy:ring8-") and other["protocol"].startswith("toy:grid25-")
+    with pytest.raises(ValueError, match="kind"):
+        evaluate(make_config(*common, "data=digits", config_name="eval"), tmp_path / "bad")

@@ -24,8 +24,9 @@ from gan.train.rundir import run_dir_of_checkpoint
 # Exit status for a usage error (bad input), as argparse and most Unix tools use it.
 USAGE_ERROR_EXIT = 2
 DEBUG_VARIABLES = ("HYDRA_FULL_ERROR", "GAN_DEBUG")
-USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
-               PermissionError, FloatingPointError, CheckpointError, DataError, OmegaConfBaseException)
+USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, FileExistsError, IsADirectoryError,
+               NotADirectoryError, PermissionError, FloatingPointError, CheckpointError, DataError,
+               OmegaConfBaseException)
 
 
 def debugging() -> bool:

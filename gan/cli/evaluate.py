@@ -8,6 +8,12 @@ The metrics group is the one given on the command line, else the one the run tra
 image data and `toy` for 2D points. Seed s evaluates the same samples as a training-time evaluation with
 metrics.seed=s, so `n=<metrics.num_fake_samples> seeds=[<metrics.seed>]` reproduces a run's last evaluation row.
 
+`data=<name>` in checkpoint mode scores the generator against another dataset than the one it trained on (a
+texture fine-tune or a gan-blend against the source's digits). The reference data then comes from that dataset; the
+extractor stays the run's own (its stored metrics group is resolved), unless `metrics=<group>` on the command line
+composes the group afresh for the new data (metrics=classifier: that dataset's classifier). The protocol id names
+both.
+
 mode=real_vs_real needs no checkpoint: the `heldout_split` of `data` (default test, real images G never saw) takes
 the generator's place and is scored against the metrics group's reference (the train split), so FID, KID,
 precision and recall (or mode counts) show what a perfect generator of this data would get: the floor of the
@@ -88,11 +94,9 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         return run_real_vs_real(cfg, out_dir)
     if mode != "checkpoint":
         raise ValueError(f"mode must be checkpoint or real_vs_real, got {mode!r}")
-    if cfg.get("data") is not None:
-        raise ValueError("data=... is for mode=real_vs_real; a checkpoint is evaluated on the data it trained on")
     seeds = _seeds(cfg)
     loaded = load_generator(resolve_checkpoint_path(cfg.ckpt, "ckpt", cfg.which), cfg.device)
-    merged, source = metrics_config(cfg, OmegaConf.create(loaded.config))
+    merged, source = metrics_config(cfg, with_reference_data(cfg, OmegaConf.create(loaded.config)))
     settings = OmegaConf.to_container(merged.metrics, resolve=True)
     # A class-conditional G is also scored per class (cond_acc, intra_fid), as during training.
     conditioning = model_conditioning(loaded.latent_dim, loaded.num_classes)
@@ -107,6 +111,23 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
               "protocol": evaluator.protocol, "metrics_source": source, "num_fake_samples": evaluator.num_fake_samples,
               "seeds": seeds, "rows": rows, "summary": summarise(rows)}
     return write_results(result, out_dir)
+
+
+def with_reference_data(cfg: DictConfig, train_cfg: DictConfig) -> DictConfig:
+    """The checkpoint's config, with `data` replaced by the command line's `data=` if given: a generator scored
+    against another dataset than its own (a fine-tune or a blend against its source's data). The images must have
+    the shape the generator draws; the protocol id names the reference data, so such rows never mix with others."""
+    if cfg.get("data") is None:
+        return train_cfg
+    own = train_cfg.data
+    for key in ("kind", "channels", "resolution"):
+        if own.get(key) is not None and cfg.data.get(key) != own.get(key):
+            raise ValueError(f"data={cfg.data.get('name')} has {key}={cfg.data.get(key)} but the checkpoint's "
+                             f"generator draws {key}={own.get(key)} ({own.get('name')}); pass data.{key}="
+                             f"{own.get(key)} or another dataset")
+    merged = train_cfg.copy()
+    merged.data = OmegaConf.create(OmegaConf.to_container(cfg.data, resolve=False))
+    return merged
 
 
 def run_real_vs_real(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:

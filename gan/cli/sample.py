@@ -1,4 +1,5 @@
-"""`gan-sample`: PNG grids, per-class grids, single images, interpolations and GIFs from G_ema (conf/sample.yaml)."""
+"""`gan-sample`: PNG grids, per-class grids, single images, interpolations, GIFs and style-mixing grids from G_ema
+(conf/sample.yaml)."""
 
 from __future__ import annotations
 
@@ -20,14 +21,14 @@ LISTED_FILES = 3
 
 def run(cfg: DictConfig, out_dir: Path) -> list[Path]:
     loaded = load_generator(resolve_checkpoint_path(cfg.ckpt, "ckpt", cfg.which), cfg.device)
-    # The per-class grid has a row per class, so its default is a few columns rather than default_n images.
-    default_n = cfg.class_grid.default_n if cfg.mode == "classes" else cfg.default_n
+    # The per-class and style-mixing grids hold (a multiple of) seeds^2 images: a few seeds by default.
+    default_n = {"classes": cfg.class_grid.default_n, "style_mix": cfg.style_mix.default_n}.get(cfg.mode, cfg.default_n)
     seeds = resolve_seeds(cfg.n, cfg.seeds, default_n)
     written = sample_to_dir(
         loaded, out_dir, seeds, mode=cfg.mode, truncation=cfg.truncation, truncation_psi=cfg.truncation_psi,
         class_label=cfg["class"],
         batch_size=cfg.batch_size, upscale=cfg.upscale, grid=dict(cfg.grid), individual=cfg.individual,
-        interpolation=dict(cfg.interpolation),
+        interpolation=dict(cfg.interpolation), col_seeds=cfg.col_seeds, style_mix=dict(cfg.style_mix),
     )
     step = f"global step {loaded.global_step}" if loaded.global_step is not None else "unknown step"
     print(f"G_ema of {loaded.path} ({loaded.kind}, {step}), {len(seeds)} seeds -> {len(written)} files in {out_dir}/")

@@ -19,7 +19,7 @@ from PIL import Image
 from torch import Tensor
 
 from gan.data.pixels import to_uint8
-from gan.sample.render import generate, latents_for_seeds, parse_seeds
+from gan.sample.render import parse_seeds, seed_images
 from gan.train.checkpoints import LoadedGenerator, load_generator, resolve_checkpoint_path
 
 # Images per generator forward pass.
@@ -47,13 +47,12 @@ class Model:
         """Images for `seeds` (a list, a range, or "0-15"), float (N, C, H, W) in [-1, 1] on the CPU.
 
         `truncation`: BigGAN's threshold (components of z beyond it are redrawn; None: no truncation).
-        `truncation_psi`: StyleGAN's psi, towards the mean latent (1: none, 0: the mean image). `class_`: the class of
+        `truncation_psi`: StyleGAN's psi, towards the mean latent (1: none, 0: the mean image): in w space for
+        style-based generators (model=stylegan), in z space for the others, as gan-sample. `class_`: the class of
         every image, for class-conditional models (None: each seed draws its own).
         """
         seed_list = parse_seeds(seeds if isinstance(seeds, str | int) else list(seeds))
-        z, y = latents_for_seeds(seed_list, self.loaded.latent_dim, self.num_classes, truncation, class_,
-                                 truncation_psi=truncation_psi)
-        return generate(self.loaded, z, y, batch_size)
+        return seed_images(self.loaded, seed_list, truncation, class_, truncation_psi, batch_size).cpu()
 
     @staticmethod
     def to_pil(images: Tensor) -> list[Image.Image]:

@@ -1,10 +1,14 @@
 """Images from a trained generator: seeds, truncation, class labels, grids, per-class grids, latent interpolation,
-provenance.
+style-mixing grids, provenance.
 
 One image per seed: image i comes from seed i alone (its own `torch.Generator` on the CPU), so a seed gives the same
 latent on any machine and the same image whatever else is in the batch. Every PNG records in its text chunks what
 made it (checkpoint hash, seeds, truncation, class, layout, the model config) and that it is generated; `regenerate`
 rebuilds the pixels from that record alone.
+
+Style-based generators (model=stylegan, gan.sample.style_mix) have an intermediate latent w: their truncation_psi acts
+in w space (towards G.w_avg) rather than on z, interpolation can run in w (interpolation.space=w), and mode=style_mix
+draws the style-mixing grid. The record says which space truncation used (render.truncation_space).
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ GRID_NAME = "grid.png"
 SCATTER_NAME, POINTS_NAME = "scatter.png", "points.{suffix}"
 INTERPOLATION_NAME = "interpolation"
 CLASSES_NAME = "classes.png"
+MODES = ("grid", "classes", "interpolate", "style_mix")
 # The human-readable Description names this many seeds and hash characters (the full record is in gan:provenance).
 DESCRIPTION_SEEDS = 8
 DESCRIPTION_HASH_CHARS = 16
@@ -112,6 +117,11 @@ def truncate(z: Tensor, threshold: float, generator: torch.Generator) -> Tensor:
     return z
 
 
+def check_truncation_psi(truncation_psi: float | None) -> None:
+    if truncation_psi is not None and not 0 <= truncation_psi <= 1:
+        raise ValueError(f"truncation_psi={truncation_psi}: must be in [0, 1] (1: none, 0: the mean latent)")
+
+
 def latents_for_seeds(seeds: Sequence[int], latent_dim: int, num_classes: int, truncation: float | None = None,
                       class_label: int | None = None,
                       truncation_psi: float | None = None) -> tuple[Tensor, Tensor | None]:
@@ -121,8 +131,7 @@ def latents_for_seeds(seeds: Sequence[int], latent_dim: int, num_classes: int, t
     it are redrawn: 0.5 is strong), `truncation_psi` is StyleGAN's interpolation towards the mean latent (z' = mean +
     psi (z - mean), with mean 0 for N(0, I): psi 1 is no truncation, 0 the mean image for every seed).
     """
-    if truncation_psi is not None and not 0 <= truncation_psi <= 1:
-        raise ValueError(f"truncation_psi={truncation_psi}: must be in [0, 1] (1: none, 0: the mean latent)")
+    check_truncation_psi(truncation_psi)
     if class_label is not None:
         if not num_classes:
             raise ValueError(f"class={class_label} but this generator is unconditional; leave class=null")
@@ -188,12 +197,22 @@ def interpolation_path(keyframes: Tensor, steps: int, method: str, loop: bool) -
 
 
 # ---------------------------------------------------------------------------------------------------- images
-def generate(loaded: LoadedGenerator, z: Tensor, y: Tensor | None, batch_size: int) -> Tensor:
+def generate(loaded: LoadedGenerator, z: Tensor, y: Tensor | None, batch_size: int,
+             truncation_psi: float | None = None) -> Tensor:
     """G_ema(z, y) in batches, returned on the CPU in [-1, 1]. From PROGRESS_MIN_IMAGES images on, a progress line
-    goes to stderr; the work is split into whole batches, so the pixels are those of one call."""
+    goes to stderr; the work is split into whole batches, so the pixels are those of one call. `truncation_psi`:
+    truncation in w space, for style-based generators (G's own argument); z-space psi is applied to z beforehand."""
+    generator = loaded.generator
+    if truncation_psi is not None:
+        from gan.sample.style_mix import WTruncated, require_w_space
+
+        check_truncation_psi(truncation_psi)
+        require_w_space(generator, "truncation in w space")
+        generator = WTruncated(generator, truncation_psi)
+
     def run(start: int, stop: int) -> Tensor:
         piece_y = None if y is None else y[start:stop]
-        return generate_in_batches(loaded.generator, z[start:stop], piece_y, batch_size).float().cpu()
+        return generate_in_batches(generator, z[start:stop], piece_y, batch_size).float().cpu()
 
     if len(z) < PROGRESS_MIN_IMAGES:
         return run(0, len(z))
@@ -247,16 +266,20 @@ def _pil(pixels: np.ndarray) -> Image.Image:
 class Render:
     """Everything that turns a generator into one image file; stored in the PNG, replayed by `regenerate`."""
 
-    layout: str  # "single", "grid", "classes" (row k: class k), "interpolation" or "scatter" (2D toy points)
-    seeds: list[int]
+    # "single", "grid", "classes" (row k: class k), "interpolation", "style_mix" or "scatter" (2D toy points)
+    layout: str
+    seeds: list[int]  # for "style_mix": the row seeds
     truncation: float | None = None
     truncation_psi: float | None = None
+    # where truncation_psi acted: "w" (towards G.w_avg, style-based G) or "z" (towards 0); None: by the generator
+    truncation_space: str | None = None
     class_label: int | None = None
     upscale: int = 1
     nrow: int | None = None
     padding: int = 0
     pad_value: float = 0.0
-    interpolation: dict[str, Any] = field(default_factory=dict)  # steps, method, loop
+    interpolation: dict[str, Any] = field(default_factory=dict)  # steps, method, loop, space (z if absent)
+    style_mix: dict[str, Any] = field(default_factory=dict)  # col_seeds, crossover (name or index), crossover_index
     # Images per forward pass. Batched matrix products can differ in the last float bit with the batch size, so
     # regeneration replays the same batching; with 1, every image is bit-independent of the others.
     batch_size: int = 1
@@ -284,19 +307,52 @@ def _check_class_grid(num_classes: int, class_label: int | None) -> None:
 def render_frames(loaded: LoadedGenerator, spec: Render) -> np.ndarray:
     """The (N, H, W, C) uint8 images of `spec`: one per seed, one per (class, seed) for the per-class grid, or the
     frames of an interpolation through the seeds."""
+    from gan.sample import style_mix
+
+    if spec.layout == "style_mix":
+        return style_mix.style_mix_frames(loaded, spec)
+    z_psi, w_psi = split_truncation(loaded, spec)
     if spec.layout == "classes":
         _check_class_grid(loaded.num_classes, spec.class_label)
-        z, y = class_grid_inputs(spec.seeds, loaded.latent_dim, loaded.num_classes, spec.truncation,
-                                 spec.truncation_psi)
-        return to_uint8_hwc(generate(loaded, z, y, spec.batch_size)).numpy()
+        z, y = class_grid_inputs(spec.seeds, loaded.latent_dim, loaded.num_classes, spec.truncation, z_psi)
+        return to_uint8_hwc(generate(loaded, z, y, spec.batch_size, w_psi)).numpy()
     z, y = latents_for_seeds(spec.seeds, loaded.latent_dim, loaded.num_classes, spec.truncation, spec.class_label,
-                             truncation_psi=spec.truncation_psi)
+                             truncation_psi=z_psi)
     if spec.layout == "interpolation":
         inter = spec.interpolation
-        z = interpolation_path(z, inter["steps"], inter["method"], inter["loop"])
         # One class for the whole path (the first keyframe's), so only the latent moves.
         y = None if y is None else y[:1].expand(len(z))
-    return to_uint8_hwc(generate(loaded, z, y, spec.batch_size)).numpy()
+        if inter.get("space", "z") == "w":
+            ws = style_mix.interpolation_ws(loaded, z, y, w_psi, inter["steps"], inter["loop"], spec.batch_size)
+            return to_uint8_hwc(style_mix.synthesize_in_batches(loaded.generator, ws, spec.batch_size)).numpy()
+        z = interpolation_path(z, inter["steps"], inter["method"], inter["loop"])
+        y = None if y is None else y[:1].expand(len(z))
+    return to_uint8_hwc(generate(loaded, z, y, spec.batch_size, w_psi)).numpy()
+
+
+def split_truncation(loaded: LoadedGenerator, spec: Render) -> tuple[float | None, float | None]:
+    """(psi applied to z, psi applied in w) for `spec`: one of them is spec.truncation_psi, by the recorded space or,
+    if none is recorded, the generator's (w for style-based G)."""
+    from gan.sample.style_mix import check_space, truncation_space
+
+    if spec.truncation_psi is None:
+        return None, None
+    check_truncation_psi(spec.truncation_psi)
+    space = spec.truncation_space or truncation_space(loaded.generator, spec.truncation_psi)
+    check_space(space, loaded.generator, "truncation_space")
+    return (spec.truncation_psi, None) if space == "z" else (None, spec.truncation_psi)
+
+
+def seed_images(loaded: LoadedGenerator, seeds: Sequence[int], truncation: float | None = None,
+                class_label: int | None = None, truncation_psi: float | None = None, batch_size: int = 1) -> Tensor:
+    """(N, C, H, W) float images of `seeds` in [-1, 1], as gan-sample's grid draws them (psi in w space for
+    style-based generators)."""
+    spec = Render(layout="grid", seeds=list(seeds), truncation=truncation, truncation_psi=truncation_psi,
+                  class_label=class_label, batch_size=batch_size)
+    z_psi, w_psi = split_truncation(loaded, spec)
+    z, y = latents_for_seeds(spec.seeds, loaded.latent_dim, loaded.num_classes, truncation, class_label,
+                             truncation_psi=z_psi)
+    return generate(loaded, z, y, batch_size, w_psi)
 
 
 def render(loaded: LoadedGenerator, spec: Render) -> np.ndarray:
@@ -350,10 +406,16 @@ def regenerate_command(loaded: LoadedGenerator, spec: Render) -> str:
                   "individual=false"]
     elif spec.layout == "classes":
         parts += ["mode=classes", f"grid.padding={spec.padding}", f"grid.pad_value={spec.pad_value}"]
+    elif spec.layout == "style_mix":
+        mix = spec.style_mix
+        parts += ["mode=style_mix", f"col_seeds={format_seeds(mix['col_seeds'])}",
+                  f"style_mix.crossover={mix['crossover']}", f"grid.padding={spec.padding}",
+                  f"grid.pad_value={spec.pad_value}"]
     else:
         inter = spec.interpolation
         parts += ["mode=interpolate", f"interpolation.steps={inter['steps']}",
                   f"interpolation.method={inter['method']}", f"interpolation.loop={str(inter['loop']).lower()}",
+                  f"interpolation.space={inter.get('space', 'z')}",
                   f"grid.padding={spec.padding}", f"grid.pad_value={spec.pad_value}"]
     return " ".join(parts)
 
@@ -380,11 +442,19 @@ def provenance_info(software: str, description: str, record: dict[str, Any], reg
 
 
 def save_png(pixels: np.ndarray, path: Path, loaded: LoadedGenerator, spec: Render) -> Path:
-    seeds = ",".join(map(str, spec.seeds[:DESCRIPTION_SEEDS])) + ("..." if len(spec.seeds) > DESCRIPTION_SEEDS else "")
+    def listed(seeds: list[int]) -> str:
+        return ",".join(map(str, seeds[:DESCRIPTION_SEEDS])) + ("..." if len(seeds) > DESCRIPTION_SEEDS else "")
+
+    seeds = listed(spec.seeds)
+    if spec.layout == "style_mix":
+        seeds = (f"style mixing of row seeds {seeds} with column seeds {listed(spec.style_mix['col_seeds'])} from "
+                 f"ws index {spec.style_mix['crossover_index']} ({spec.style_mix['crossover']})")
+    psi = "" if spec.truncation_psi is None else f", truncation_psi {spec.truncation_psi}"
+    psi += f" in {spec.truncation_space} space" if psi and spec.truncation_space else ""
     info = provenance_info(
         f"gan {gan.__version__} (gan-sample)",
         f"Synthetic image generated by a GAN (G_ema of checkpoint sha256 {loaded.sha256[:DESCRIPTION_HASH_CHARS]}..., "
-        f"seeds {seeds}, truncation {spec.truncation}); not a photograph.",
+        f"seeds {seeds}, truncation {spec.truncation}{psi}); not a photograph.",
         provenance(loaded, spec), regenerate_command(loaded, spec), loaded.config)
     path.parent.mkdir(parents=True, exist_ok=True)
     _pil(pixels).save(path, pnginfo=info)
@@ -455,15 +525,31 @@ def sample_points(loaded: LoadedGenerator, out_dir: Path, spec: Render) -> list[
 def sample_to_dir(loaded: LoadedGenerator, out_dir: Path, seeds: list[int], *, mode: str,
                   truncation: float | None, class_label: int | None, batch_size: int, upscale: int,
                   truncation_psi: float | None = None,
-                  grid: dict[str, Any], individual: bool, interpolation: dict[str, Any]) -> list[Path]:
-    """Write the files gan-sample promises for `mode` ("grid", "classes" or "interpolate"); returns their paths."""
+                  grid: dict[str, Any], individual: bool, interpolation: dict[str, Any],
+                  col_seeds: Any = None, style_mix: dict[str, Any] | None = None) -> list[Path]:
+    """Write the files gan-sample promises for `mode` (MODES); returns their paths. mode="style_mix": `seeds` are the
+    rows, `col_seeds` (default: `seeds`) the columns, `style_mix["crossover"]` the crossover (gan.sample.style_mix)."""
+    from gan.sample import style_mix as mixing
+
+    # Refused before any file is written.
+    if mode not in MODES:
+        raise ValueError(f"mode={mode!r}: choose {', '.join(MODES[:-1])} or {MODES[-1]}")
     if mode == "classes":
-        # Refused before any file is written.
         _check_class_grid(loaded.num_classes, class_label)
+    if col_seeds is not None and mode != "style_mix":
+        raise ValueError(f"col_seeds={col_seeds} is for mode=style_mix (the grid's columns); leave it null with "
+                         f"mode={mode}")
+    mix_settings = {}
+    if mode == "style_mix":
+        columns = seeds if col_seeds is None else parse_seeds(col_seeds)
+        mix_settings = mixing.style_mix_settings(loaded.generator, columns, (style_mix or {}).get("crossover"))
+    space = interpolation.get("space", "z") if mode == "interpolate" else "z"
+    mixing.check_space(space, loaded.generator, "interpolation.space")
+    check_truncation_psi(truncation_psi)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     common = {"seeds": seeds, "truncation": truncation, "truncation_psi": truncation_psi, "class_label": class_label,
-              "upscale": upscale,
+              "upscale": upscale, "truncation_space": mixing.truncation_space(loaded.generator, truncation_psi),
               "batch_size": batch_size}
     if loaded.config.get("data", {}).get("kind") == "points":
         return sample_points(loaded, out_dir, Render(layout="scatter", **common))
@@ -487,8 +573,15 @@ def sample_to_dir(loaded: LoadedGenerator, out_dir: Path, seeds: list[int], *, m
                       **common)
         written.append(save_png(render(loaded, spec), out_dir / CLASSES_NAME, loaded, spec))
         return written
+    if mode == "style_mix":
+        spec = Render(layout="style_mix", nrow=len(mix_settings["col_seeds"]) + 1, padding=grid["padding"],
+                      pad_value=grid["pad_value"], style_mix=mix_settings, **common)
+        written.append(save_png(render(loaded, spec), out_dir / mixing.STYLE_MIX_NAME, loaded, spec))
+        return written
     if mode == "interpolate":
         inter = {key: interpolation[key] for key in ("steps", "method", "loop")}
+        # w is not Gaussian: straight lines between the keyframes' w (the record says so)
+        inter.update(space=space, method="lerp" if space == "w" else inter["method"])
         spec = Render(layout="interpolation", nrow=inter["steps"], padding=grid["padding"],
                       pad_value=grid["pad_value"], interpolation=inter, **common)
         frames = render_frames(loaded, spec)
@@ -498,4 +591,4 @@ def sample_to_dir(loaded: LoadedGenerator, out_dir: Path, seeds: list[int], *, m
             written.append(save_gif(frames, out_dir / f"{INTERPOLATION_NAME}.gif", interpolation["frame_ms"], loaded,
                                     spec, interpolation.get("gif_min_size", 0)))
         return written
-    raise ValueError(f"mode={mode!r}: choose grid, classes or interpolate")
+    raise AssertionError(f"unhandled mode {mode!r}")
