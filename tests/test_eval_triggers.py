@@ -26,3 +26,16 @@ def test_evaluations_and_grids_are_not_skipped_with_n_critic_2(tmp_path):
     assert steps == [4, 9, 12]
     assert sorted(p.name for p in (tmp_path / "samples").glob("*.png")) == [
         "step_0000004.png", "step_0000009.png", "step_0000012.png"]
+
+
+def test_periodic_last_checkpoint_is_not_skipped_with_n_critic_2(tmp_path):
+    """checkpoint.every_n_steps=8 with n_critic=2: the step passes 8 at 9 (1, 3, 4, 6, 7, 9, 10, 12). Lightning's
+    landing rule wrote nothing before step 16, so a crash at 12 lost every step; the crossing rule saves at 9."""
+    import pytest
+
+    from tests.training_helpers import Crash, CrashAt, callback, last_ckpt, load, train_tiny
+
+    with pytest.raises(Crash):
+        train_tiny(tmp_path, "optim.n_critic=2", "trainer.max_steps=40", "checkpoint.every_n_steps=8",
+                   callback(CrashAt, step=12))
+    assert load(last_ckpt(tmp_path))["global_step"] == 9

@@ -19,12 +19,12 @@ from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
 
 from gan.metrics.evaluator import Conditioning, Evaluator, build_evaluator, model_conditioning
-from gan.train.callbacks import at_max_steps, crossed_multiple
+from gan.train.callbacks import BatchStepSpan, at_max_steps
 
 log = logging.getLogger(__name__)
 
 
-class EvaluationCallback(L.Callback):
+class EvaluationCallback(BatchStepSpan):
     """Scores G_ema as `settings` (a metrics group, `cfg.metrics`) says; `settings.monitor` goes to callback_metrics."""
 
     def __init__(self, every_n_steps: int, settings: Mapping[str, Any] | DictConfig):
@@ -38,7 +38,6 @@ class EvaluationCallback(L.Callback):
         self.evaluator: Evaluator | None = None
         self.last_row: dict[str, float] | None = None
         self._last_step = -1
-        self._batch_start_step = 0
         self._fit_start = time.monotonic()
         # Seconds of training before this process (a resumed run continues the clock, so time-to-best stays right).
         self._elapsed_before = 0.0
@@ -84,16 +83,13 @@ class EvaluationCallback(L.Callback):
         self._elapsed_before = float(state_dict.get("elapsed_s", 0.0))
 
     # ------------------------------------------------------------------------------------------------- triggers
-    def on_train_batch_start(self, trainer: L.Trainer, *args: Any) -> None:
-        self._batch_start_step = trainer.global_step
-
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
         step = trainer.global_step
         if step == self._last_step:
             return
         # The final step is evaluated here too (not only in on_train_end) so its row precedes the final checkpoint.
         # Crossing, not landing on, a multiple: with n_critic > 1 the global step skips some (gan/train/callbacks.py).
-        if crossed_multiple(self._batch_start_step, step, self.every_n_steps) or at_max_steps(trainer):
+        if self.passed_multiple(trainer, self.every_n_steps) or at_max_steps(trainer):
             self.evaluate(trainer, pl_module)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

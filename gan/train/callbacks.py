@@ -25,7 +25,20 @@ from gan.train.rundir import write_status
 GRID_PADDING = 2
 
 
-class SampleGrid(L.Callback):
+class BatchStepSpan(L.Callback):
+    """Remembers the global step at the start of each batch, so a subclass can tell whether the batch passed a
+    multiple of its interval (`crossed_multiple`); shared by the sample grids, the evaluations and the checkpoints."""
+
+    _batch_start_step = 0
+
+    def on_train_batch_start(self, trainer: L.Trainer, *args: Any) -> None:
+        self._batch_start_step = trainer.global_step
+
+    def passed_multiple(self, trainer: L.Trainer, every: int) -> bool:
+        return every >= 1 and crossed_multiple(self._batch_start_step, trainer.global_step, every)
+
+
+class SampleGrid(BatchStepSpan):
     """Saves `samples/step_XXXXXXX.png` from G_ema on one fixed latent batch every `every_n_steps` global steps.
 
     Image data: a grid. Toy 2D data: a scatter plot of the samples over the mixture's means.
@@ -41,14 +54,9 @@ class SampleGrid(L.Callback):
         self.seed = seed
         self.points_to_plot = points_to_plot
         self._last_step = -1
-        self._batch_start_step = 0
-
-    def on_train_batch_start(self, trainer: L.Trainer, *args: Any) -> None:
-        self._batch_start_step = trainer.global_step
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
-        step = trainer.global_step
-        if step != self._last_step and crossed_multiple(self._batch_start_step, step, self.every_n_steps):
+        if trainer.global_step != self._last_step and self.passed_multiple(trainer, self.every_n_steps):
             self.save(trainer, pl_module)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -130,23 +138,36 @@ class FinalStepCheckpoint(L.Callback):
             self.saved_step = trainer.global_step
 
 
-class BestCheckpoint(ModelCheckpoint):
-    """ModelCheckpoint for best.ckpt that also weighs the evaluation of the run's last step.
+class StepCheckpoint(BatchStepSpan, ModelCheckpoint):
+    """ModelCheckpoint whose `every_n_train_steps` saves when a batch passes a multiple, not only when the global step
+    lands on one: with n_critic > 1 the step skips values (1, 3, 4, 6, ...), and Lightning's landing rule then never
+    saved last.ckpt at some intervals (with n_critic=2 and every 8 steps, nothing until step 16). With
+    `at_max_steps`, the run's last step also counts as a save step (best.ckpt: the evaluation callback scores it)."""
 
-    The evaluation callback scores every `every_n_train_steps` steps and at `max_steps`; a plain ModelCheckpoint looks
-    only at the multiples, so a best score at a last step that is not one would be logged but never saved.
-    """
+    def __init__(self, *args: Any, at_max_steps: bool = False, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.at_max_steps = at_max_steps
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
-        every = checkpoint_interval(self)
-        if not at_max_steps(trainer) or every < 1 or trainer.global_step % every == 0:
-            super().on_train_batch_end(trainer, pl_module, *args)
+        every, step = checkpoint_interval(self), trainer.global_step
+        due = self.passed_multiple(trainer, every) or (self.at_max_steps and at_max_steps(trainer))
+        if every < 1 or step % every == 0 or not due:
+            super().on_train_batch_end(trainer, pl_module, *args)  # Lightning's own rule: lands on a multiple
             return
-        set_checkpoint_interval(self, trainer.global_step)  # this one step counts as a save step
+        set_checkpoint_interval(self, step)  # this one step counts as a save step
         try:
             super().on_train_batch_end(trainer, pl_module, *args)
         finally:
             set_checkpoint_interval(self, every)
+
+
+class BestCheckpoint(StepCheckpoint):
+    """best.ckpt: saved at each evaluation (the last step's included) whose monitored value is the best so far. Its
+    own class so Lightning's callback-state key (the class name) stays that of earlier checkpoints: a resumed run
+    keeps its best score."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, at_max_steps=True, **kwargs)
 
 
 class RunStatus(L.Callback):

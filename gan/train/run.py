@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 from gan.config import instantiate_node
 from gan.metrics.callback import EvaluationCallback
 from gan.train.builders import build_datamodule, build_module, to_container
-from gan.train.callbacks import BestCheckpoint, FinalStepCheckpoint, RunStatus, SampleGrid
+from gan.train.callbacks import BestCheckpoint, FinalStepCheckpoint, RunStatus, SampleGrid, StepCheckpoint
 from gan.train.checkpoint_io import AtomicCheckpointIO
 from gan.train.checkpoints import (
     NotAGANCheckpointError,
@@ -74,8 +74,8 @@ def build_callbacks(cfg: DictConfig, run_dir: Path) -> list[L.Callback]:
         FinalStepCheckpoint(str(checkpoint_dir / "last.ckpt")),
         GracefulStop(str(checkpoint_dir / "last.ckpt")),
         SampleGrid(out_dir=str(run_dir / SAMPLES_DIR), every_n_steps=cfg.eval_every_n_steps, **cfg.samples),
-        ModelCheckpoint(dirpath=checkpoint_dir, filename="last", every_n_train_steps=cfg.checkpoint.every_n_steps,
-                        save_top_k=1, enable_version_counter=False),
+        StepCheckpoint(dirpath=checkpoint_dir, filename="last", every_n_train_steps=cfg.checkpoint.every_n_steps,
+                       save_top_k=1, enable_version_counter=False),
     ]
     if cfg.trainer.get("enable_progress_bar", True):
         callbacks.append(RunProgressBar(refresh_rate=cfg.get("progress", {}).get("refresh_steps", 1)))
