@@ -19,8 +19,11 @@ from typing import Any
 import yaml
 from omegaconf import OmegaConf
 
-CONFIG_FILE = Path(".hydra") / "config.yaml"
-OVERRIDES_FILE = Path(".hydra") / "overrides.yaml"
+from gan.train import rundir
+
+# the run-directory record, as gan/train/rundir.py writes it
+CONFIG_FILE = Path(rundir.RECORD_DIR) / rundir.CONFIG_FILE
+OVERRIDES_FILE = Path(rundir.RECORD_DIR) / rundir.OVERRIDES_FILE
 STATUS_FILE = "status.json"
 METRICS_FILE = "metrics.csv"
 
@@ -171,11 +174,10 @@ def load_run(path: Path) -> Run:
         run.config = _read_config(path / CONFIG_FILE)
     except Exception as error:  # noqa: BLE001 - a broken config is reported, not fatal for the whole comparison
         run.problems.append(f"unreadable {CONFIG_FILE}: {error}")
-    if (path / OVERRIDES_FILE).is_file():
-        try:
-            run.overrides = [str(o) for o in (yaml.safe_load((path / OVERRIDES_FILE).read_text()) or [])]
-        except yaml.YAMLError as error:
-            run.problems.append(f"unreadable {OVERRIDES_FILE}: {error}")
+    try:
+        run.overrides = [str(o) for o in (rundir.recorded_overrides(path) or [])]
+    except yaml.YAMLError as error:
+        run.problems.append(f"unreadable {OVERRIDES_FILE}: {error}")
 
     status_path = path / STATUS_FILE
     if status_path.is_file():
