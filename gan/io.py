@@ -13,8 +13,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import torch
-
 # Hashing reads the file in chunks of this size: memory stays flat for multi-GB checkpoints.
 HASH_CHUNK_BYTES = 1 << 20
 # Temporary files are named ".<target name>.<pid>.tmp"; `remove_stale_temporaries` finds them by this pattern.
@@ -45,6 +43,8 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     `os.replace` is atomic on POSIX and Windows when both names are on one filesystem (hence the temporary file in the
     same directory).
     """
+    import torch  # here, not at the top: gan-compare and the run-record readers use this module without torch
+
     _write_atomic(path, lambda handle: torch.save(obj, handle))
 
 
