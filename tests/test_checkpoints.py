@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import torch
 
-import gan.io as checkpoints
 from gan.io import atomic_torch_save
 from gan.sample.export import export_generator
 from gan.train.checkpoints import (
@@ -47,7 +46,7 @@ def test_crash_mid_save_leaves_the_previous_checkpoint_whole(tmp_path, monkeypat
         handle.truncate(handle.tell() // 2)  # half the bytes reached the disk
         raise _Interrupted
 
-    monkeypatch.setattr(checkpoints.torch, "save", save_half_then_die)
+    monkeypatch.setattr(torch, "save", save_half_then_die)
     with pytest.raises(_Interrupted):
         atomic_torch_save({"step": 2, "w": torch.zeros(1000)}, path)
     monkeypatch.undo()
