@@ -26,15 +26,14 @@ from gan.config import compose_config
 from gan.data.pixels import to_uint8
 from gan.losses import content_loss, pixel_loss
 from gan.metrics.feature_maps import load_feature_net
-from gan.sample.project import learning_rate, project
+from gan.sample.project import learning_rate, project, psnr
 from gan.train.builders import build_dataset_factory
 from gan.train.checkpoints import load_generator
 
 
-def psnr(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
-    """Pixel MSE and PSNR of images in [-1, 1] (peak-to-peak 2), both clamped as the PNGs are."""
-    mse = float((a.clamp(-1, 1) - b.clamp(-1, 1)).square().mean())
-    return mse, 10 * math.log10(4.0 / mse)
+def mse_and_psnr(a: torch.Tensor, b: torch.Tensor) -> tuple[float, float]:
+    """Pixel MSE and PSNR (gan-project's) of images in [-1, 1], both clamped as the PNGs are."""
+    return float((a.clamp(-1, 1) - b.clamp(-1, 1)).square().mean()), psnr(a, b)
 
 
 def project_z(generator: torch.nn.Module, target: torch.Tensor, features, settings, layers: list[str]) -> torch.Tensor:
@@ -93,9 +92,9 @@ def main() -> None:
         w_only = project(style.generator, target, features, **{**options, "optimize_noise": False}).image
         torch.manual_seed(i)
         baseline = project_z(dcgan.generator, target, features, settings, list(cfg.features.content_layers))
-        s_mse, s_psnr = psnr(styled, target)
-        o_mse, o_psnr = psnr(w_only, target)
-        d_mse, d_psnr = psnr(baseline, target)
+        s_mse, s_psnr = mse_and_psnr(styled, target)
+        o_mse, o_psnr = mse_and_psnr(w_only, target)
+        d_mse, d_psnr = mse_and_psnr(baseline, target)
         rows.append({"index": i, "stylegan_mse": s_mse, "stylegan_psnr": s_psnr, "stylegan_w_only_mse": o_mse,
                      "stylegan_w_only_psnr": o_psnr, "dcgan_mse": d_mse, "dcgan_psnr": d_psnr})
         strips.append(torch.cat([target, styled, w_only, baseline]))

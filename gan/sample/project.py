@@ -51,8 +51,8 @@ from gan.sample.render import (
     provenance_info,
     to_uint8_hwc,
 )
-from gan.sample.style_mix import crossover_index
-from gan.train.checkpoints import CheckpointError, LoadedGenerator
+from gan.sample.style_mix import crossover_index, has_w_space
+from gan.train.checkpoints import ArchitectureMismatchError, CheckpointError, LoadedGenerator, check_state_dict
 
 # StyleGAN2's noise regulariser stops pooling the noise maps at this side
 NOISE_REG_MIN_SIDE = 8
@@ -99,7 +99,7 @@ def noise_regularization(noise_maps: Sequence[Tensor]) -> Tensor:
 def check_stylegan(loaded: LoadedGenerator, key: str = "ckpt") -> nn.Module:
     """The generator if it is a style-based one (w space, per-layer styles), else a clear error."""
     generator = loaded.generator
-    if not all(hasattr(generator, name) for name in ("map", "synthesis", "num_ws", "w_avg")):
+    if not has_w_space(generator):
         model = loaded.config.get("model", {}).get("name")
         raise CheckpointError(
             f"{key}={loaded.path}: its generator is {type(generator).__name__} (model={model}), which has no w space "
@@ -327,7 +327,8 @@ def project_to_dir(loaded: LoadedGenerator, image_path: str | Path, out_dir: Pat
     plus `features`."""
     generator = check_stylegan(loaded)
     if style_from is not None:
-        _check_same_architecture(generator, check_stylegan(style_from, "style_from"), style_from.path)
+        check_stylegan(style_from, "style_from")
+        _check_same_architecture(loaded, style_from)
     resolution, channels = generator.ws_resolutions[-1], _channels(generator)
     target = read_target(image_path, channels, resolution)
     feature_net = load_feature_net(settings["features"]["classifier"], resolution).to(generator.w_avg.device)
@@ -380,14 +381,16 @@ def project_to_dir(loaded: LoadedGenerator, image_path: str | Path, out_dir: Pat
     return projection, written
 
 
-def _check_same_architecture(generator: nn.Module, other: nn.Module, path: Path) -> None:
-    mine, theirs = generator.state_dict(), other.state_dict()
-    differ = sorted(k for k in mine.keys() | theirs.keys()
-                    if k not in mine or k not in theirs or mine[k].shape != theirs[k].shape)
-    if differ:
-        raise ValueError(f"style_from={path} is a StyleGAN-lite of another architecture ({len(differ)} tensors differ, "
-                         f"e.g. {differ[0]}); restyling renders the projected ws and noise maps with its layers, so it "
-                         "needs the projected model's architecture (a fine-tuned or blended copy of it)")
+def _check_same_architecture(loaded: LoadedGenerator, other: LoadedGenerator) -> None:
+    """The state-dict comparison that resume and init_from use (gan.train.checkpoints.check_state_dict), worded for
+    style_from."""
+    try:
+        check_state_dict(loaded.generator.state_dict(), other.generator.state_dict(), path=other.path,
+                         found_config=other.config, expected_config=loaded.config)
+    except ArchitectureMismatchError as error:
+        raise ValueError(f"style_from={other.path} is a StyleGAN-lite of another architecture; restyling renders the "
+                         "projected ws and noise maps with its layers, so it needs the projected model's architecture "
+                         f"(a fine-tuned or blended copy of it).\n{error}") from error
 
 
 def _channels(generator: nn.Module) -> int:

@@ -31,8 +31,7 @@ module builds on render's latents and grids).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -41,6 +40,7 @@ from torch import Tensor, nn
 
 from gan.data.pixels import UINT8_MAX
 from gan.sample import render as _render
+from gan.sample.generate import evaluating
 from gan.train.checkpoints import LoadedGenerator
 
 STYLE_MIX_NAME = "style_mix.png"
@@ -99,25 +99,13 @@ class WTruncated(nn.Module):
         return self.generator(z, y, truncation_psi=self.truncation_psi)
 
 
-@contextmanager
-def _evaluating(generator: nn.Module) -> Iterator[torch.device]:
-    """No gradients, eval mode (const noise, no w_avg update); the mode is restored afterwards. Yields G's device."""
-    was_training = generator.training
-    generator.eval()
-    try:
-        with torch.no_grad():
-            yield next(generator.parameters()).device
-    finally:
-        generator.train(was_training)
-
-
 def map_in_batches(generator: nn.Module, z: Tensor, y: Tensor | None, truncation_psi: float | None,
                    batch_size: int) -> Tensor:
     """ws = G.map(z, y, psi) in chunks of `batch_size`, (N, num_ws, w_dim) on the CPU (psi None: no truncation)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     psi = 1.0 if truncation_psi is None else truncation_psi
-    with _evaluating(generator) as device:
+    with evaluating(generator) as device:
         chunks = [generator.map(z[i:i + batch_size].to(device), None if y is None else y[i:i + batch_size].to(device),
                                 truncation_psi=psi).cpu() for i in range(0, len(z), batch_size)]
     return torch.cat(chunks)
@@ -127,7 +115,7 @@ def synthesize_in_batches(generator: nn.Module, ws: Tensor, batch_size: int) -> 
     """Images G.synthesis(ws, "const") in chunks of `batch_size`, float on the CPU in G's output range."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    with _evaluating(generator) as device:
+    with evaluating(generator) as device:
         chunks = [generator.synthesis(ws[i:i + batch_size].to(device), NOISE_MODE).float().cpu()
                   for i in range(0, len(ws), batch_size)]
     return torch.cat(chunks)
