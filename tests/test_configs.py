@@ -123,3 +123,15 @@ def test_a_renamed_target_is_caught():
     assert bad
     with pytest.raises(ImportError):
         _locate(bad[0])
+
+
+@pytest.mark.parametrize("experiment", options("experiment"))
+def test_choosing_an_optimiser_on_the_command_line_overrides_every_preset(experiment: str):
+    """`experiment=X optim=adam_ttur` must train with TTUR's learning rates and betas. A preset that wrote its own lr
+    into `optim:` silently won over the group chosen on the command line (digits_dcgan with optim=adam_ttur ran at
+    equal rates of 2e-3); presets choose an optim group instead (conf/optim/adam_sg2, adam_toy, adam_sngan)."""
+    ttur = compose_config("train", ["optim=adam_ttur"]).optim
+    cfg = compose_config("train", [f"experiment={experiment}", "optim=adam_ttur"]).optim
+    for net in ("generator", "discriminator"):
+        assert (cfg[net].lr, list(cfg[net].betas)) == (ttur[net].lr, list(ttur[net].betas)), (experiment, net)
+    assert cfg.n_critic == ttur.n_critic

@@ -124,6 +124,44 @@ def test_per_sample_init_changes_nothing_without_packing():
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
 
 
+@pytest.mark.parametrize("unit", ["leaky_relu", "maxout"])
+def test_shared_layers_map_each_sample_alone_then_judge_the_pack(unit):
+    """shared_layers=1 of 3: the first hidden layer runs on every sample with one set of weights; the two joint
+    layers read the pack's concatenated features, computed here sample by sample."""
+    torch.manual_seed(0)
+    d = MLPDiscriminator(in_dim=2, hidden_dim=5, num_hidden=3, pack=4, unit=unit, maxout_pieces=3,
+                         shared_layers=1).double()
+    x = torch.randn(8, 2).double()
+    per_sample = [d.per_sample(x[i : i + 1])[0] for i in range(8)]  # one sample at a time
+    assert per_sample[0].shape == (5,)
+    explicit = torch.stack([torch.cat(per_sample[4 * k : 4 * k + 4]) for k in range(2)])
+    assert torch.allclose(d(x), d.net(explicit).squeeze(1), atol=1e-12)
+    # the joint part is not additive over the pack: the logit of a pack is not the sum of its samples' scores
+    first_joint = next(m for m in d.net.modules() if isinstance(m, nn.Linear))
+    assert first_joint.in_features == 4 * 5
+    # reordering samples inside pack 0 changes only logit 0 (samples stay whole through the shared layers)
+    within = x.clone()
+    within[0:4] = x[[2, 0, 3, 1]]
+    assert (~torch.isclose(d(within), d(x), atol=1e-12)).tolist() == [True, False]
+    # FreezeD counts the shared layers as the first block
+    assert list(d.blocks) == [d.per_sample, d.net]
+
+
+def test_shared_layers_keep_the_plain_discriminator_and_refuse_an_additive_one():
+    torch.manual_seed(0)
+    plain = MLPDiscriminator(in_dim=2, hidden_dim=6, num_hidden=3)
+    torch.manual_seed(0)
+    shared = MLPDiscriminator(in_dim=2, hidden_dim=6, num_hidden=3, shared_layers=2)
+    x = torch.randn(5, 2)
+    # without packing the same layers in the same order: same initial weights, same logits
+    assert torch.allclose(plain(x), shared(x))
+    assert "per_sample.0.linear.weight" not in plain.state_dict() and "net.0.linear.weight" in plain.state_dict()
+    with pytest.raises(ValueError, match="shared_layers=3 must be in"):
+        MLPDiscriminator(in_dim=2, hidden_dim=6, num_hidden=3, pack=2, shared_layers=3)
+    with pytest.raises(ValueError, match="per_sample_init"):
+        MLPDiscriminator(in_dim=2, hidden_dim=6, num_hidden=3, pack=2, shared_layers=1, per_sample_init=True)
+
+
 def test_packing_refuses_a_batch_that_does_not_split_into_packs():
     with pytest.raises(ValueError, match="multiple of PacGAN pack=4"):
         _packed_d(pack=4)(torch.randn(6, 2).double())

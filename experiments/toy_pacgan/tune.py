@@ -55,6 +55,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--pieces", type=int, default=5)
     p.add_argument("--d_hidden", type=int, default=200)
     p.add_argument("--per_sample_init", type=int, default=0, help="D's first-layer units start on one sample each")
+    p.add_argument("--shared_layers", type=int, default=0, help="D's hidden layers that read one sample at a time")
     p.add_argument("--g_hidden", type=int, default=400)
     p.add_argument("--n_critic", type=int, default=1, help="D updates per G update")
     p.add_argument("--lr_decay_frac", type=float, default=0.0, help="linear lr decay to lr_end over the last fraction")
@@ -75,7 +76,7 @@ def main() -> None:
     ds = (grid25 if a.data == "grid25" else ring8)(num_samples=NUM_TRAIN_POINTS)
     G = MLPGenerator(LATENT_DIM, 2, a.g_hidden, G_LAYERS, batch_norm=bool(a.bn))
     D = MLPDiscriminator(2, a.d_hidden, D_LAYERS, pack=a.pack, unit=a.unit, maxout_pieces=a.pieces,
-                         per_sample_init=bool(a.per_sample_init))
+                         per_sample_init=bool(a.per_sample_init), shared_layers=a.shared_layers)
     variants = a.variants.split(",")
     if a.init_std:
         for net in (G, D):

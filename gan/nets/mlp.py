@@ -4,6 +4,9 @@ G: `num_hidden` fully connected ReLU layers with batch normalisation, a linear o
 collapsed on grid25 (0 of 25 modes after 1,250 updates, experiments/toy_pacgan/); with it, it spreads over the grid.
 D: fully connected layers of LinearMaxout units (Goodfellow et al. 2013), as in PacGAN, or LeakyReLU, and a linear
 logit. PacGAN (`pack` > 1) concatenates `pack` samples into one D input; it regroups samples, never features.
+With `shared_layers` = k > 0 the first k hidden layers read one sample at a time (weights shared across the pack) and
+the rest read the concatenation of the pack's features: still one judgement per pack, but a packed D that can learn
+per-sample detail (see MLPDiscriminator).
 """
 
 from __future__ import annotations
@@ -90,21 +93,45 @@ class MLPDiscriminator(nn.Module):
     4 grid projections, which is nearly continuous, and with dense init G stayed diffuse. It did not fix that: 3.8-9.5 %
     high-quality samples after 12k G steps (one seed, experiments/toy_pacgan/RESULTS.md), so it is off by default.
     Only the start differs from PacGAN's D.
+
+    `shared_layers` = k: the first k hidden layers map each sample of a pack on its own, with the same weights for
+    every sample; the remaining `num_hidden` - k layers and the logit read the pack's concatenated features, so D
+    still judges the pack jointly (PacGAN's point: it sees whether the samples of a pack are alike). With pack 1 the
+    network is the plain D whatever k is. Why: a packed D whose first layer is dense over all samples did not learn
+    at all on grid25 (pack 4, and also pack 2): trained alone to tell grid points with std 0.05 from std 0.3
+    (experiments/toy_pacgan/packed_d_probe.py), its loss stayed at log 4 for 3000 steps with leaky-ReLU or maxout
+    units, per-sample init, Adam 5e-4 to 1e-2 or the input scaled by 1/4, while the unpacked D learned (loss
+    0.8-1.2) and so did a pack-4 D with 2 shared layers (0.9-1.1; with 1 shared layer it did not). A dense unit sees
+    a sum of 8 grid coordinates, nearly continuous at the modes' scale.
     """
 
     def __init__(self, in_dim: int, hidden_dim: int, num_hidden: int, pack: int = 1, unit: str = "maxout",
-                 maxout_pieces: int = 5, per_sample_init: bool = False, num_classes: int = 0):
+                 maxout_pieces: int = 5, per_sample_init: bool = False, num_classes: int = 0,
+                 shared_layers: int = 0):
         super().__init__()
         if num_classes:
             raise ValueError("the MLP discriminator is unconditional; set model.num_classes=0")
         if pack < 1:
             raise ValueError(f"model.discriminator.pack must be >= 1, got {pack}")
+        # At least one hidden layer must read the whole pack: with only the linear logit on top, D's output would be
+        # a sum of per-sample scores, a plain GAN's D that cannot see whether a pack's samples are alike.
+        if not 0 <= shared_layers < num_hidden or (shared_layers and per_sample_init):
+            raise ValueError(f"model.discriminator.shared_layers={shared_layers} must be in [0, num_hidden - 1 = "
+                             f"{num_hidden - 1}] and cannot be combined with per_sample_init")
         self.pack = pack
         self.in_dim = in_dim
         hidden_layer = _hidden_layer(unit, maxout_pieces)
+        per_sample: list[nn.Module] = []
+        width = in_dim
+        for _ in range(shared_layers):
+            per_sample += hidden_layer(width, hidden_dim)
+            width = hidden_dim
+        # Kept out of the module tree when unused, so a D without shared layers has the state_dict keys it always had.
+        self.per_sample = nn.Sequential(*per_sample) if per_sample else None
+        self.feature_dim = width
         layers: list[nn.Module] = []
-        width = in_dim * pack
-        for _ in range(num_hidden):
+        width *= pack
+        for _ in range(num_hidden - shared_layers):
             layers += hidden_layer(width, hidden_dim)
             width = hidden_dim
         layers.append(nn.Linear(width, 1))
@@ -113,7 +140,7 @@ class MLPDiscriminator(nn.Module):
             first = next(m for m in self.net.modules() if isinstance(m, nn.Linear))
             self._connect_units_to_one_sample(first, rows_per_unit=maxout_pieces if unit == "maxout" else 1)
         # `blocks` is what FreezeD freezes, counted from the input side.
-        self.blocks = nn.ModuleList([self.net])
+        self.blocks = nn.ModuleList([m for m in (self.per_sample, self.net) if m is not None])
 
     @torch.no_grad()
     def _connect_units_to_one_sample(self, first: nn.Linear, rows_per_unit: int) -> None:
@@ -125,10 +152,11 @@ class MLPDiscriminator(nn.Module):
         weight.mul_(keep * self.pack**0.5)
 
     def pack_samples(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, in_dim) -> (N/pack, pack*in_dim): row k holds samples k*pack ... k*pack + pack - 1, one after another."""
+        """(N, F) -> (N/pack, pack*F): row k holds samples k*pack ... k*pack + pack - 1, one after another."""
         if x.shape[0] % self.pack:
             raise ValueError(f"batch size {x.shape[0]} is not a multiple of PacGAN pack={self.pack}")
-        return x.reshape(x.shape[0] // self.pack, self.pack * self.in_dim)
+        return x.reshape(x.shape[0] // self.pack, self.pack * x.shape[1])
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net(self.pack_samples(x)).squeeze(1)
+        features = self.per_sample(x) if self.per_sample is not None else x
+        return self.net(self.pack_samples(features)).squeeze(1)
