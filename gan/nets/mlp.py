@@ -100,9 +100,9 @@ class MLPDiscriminator(nn.Module):
     network is the plain D whatever k is. Why: a packed D whose first layer is dense over all samples did not learn
     at all on grid25 (pack 4, and also pack 2): trained alone to tell grid points with std 0.05 from std 0.3
     (experiments/toy_pacgan/packed_d_probe.py), its loss stayed at log 4 for 3000 steps with leaky-ReLU or maxout
-    units, per-sample init, Adam 5e-4 to 1e-2 or the input scaled by 1/4, while the unpacked D learned (loss
-    0.8-1.2) and so did a pack-4 D with 2 shared layers (0.9-1.1; with 1 shared layer it did not). A dense unit sees
-    a sum of 8 grid coordinates, nearly continuous at the modes' scale.
+    units, per-sample init, Adam 5e-4 to 1e-2 or the input scaled by 1/4, while the unpacked D learned (loss 0.82)
+    and so did a pack-4 D with 2 shared layers (0.34; with 1 shared layer it did not). A dense unit sees a sum of 8
+    grid coordinates, nearly continuous at the modes' scale.
     """
 
     def __init__(self, in_dim: int, hidden_dim: int, num_hidden: int, pack: int = 1, unit: str = "maxout",
@@ -128,7 +128,6 @@ class MLPDiscriminator(nn.Module):
             width = hidden_dim
         # Kept out of the module tree when unused, so a D without shared layers has the state_dict keys it always had.
         self.per_sample = nn.Sequential(*per_sample) if per_sample else None
-        self.feature_dim = width
         layers: list[nn.Module] = []
         width *= pack
         for _ in range(num_hidden - shared_layers):
