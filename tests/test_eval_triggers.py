@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import csv
 
+import pytest
+
 from gan.train.run import train
 from tests.conftest import make_config
+from tests.training_helpers import Crash, CrashAt, callback, last_ckpt, load, train_tiny
 
 
 def test_crossed_multiple_catches_steps_that_n_critic_skips():
@@ -31,10 +34,6 @@ def test_evaluations_and_grids_are_not_skipped_with_n_critic_2(tmp_path):
 def test_periodic_last_checkpoint_is_not_skipped_with_n_critic_2(tmp_path):
     """checkpoint.every_n_steps=8 with n_critic=2: the step passes 8 at 9 (1, 3, 4, 6, 7, 9, 10, 12). Lightning's
     landing rule wrote nothing before step 16, so a crash at 12 lost every step; the crossing rule saves at 9."""
-    import pytest
-
-    from tests.training_helpers import Crash, CrashAt, callback, last_ckpt, load, train_tiny
-
     with pytest.raises(Crash):
         train_tiny(tmp_path, "optim.n_critic=2", "trainer.max_steps=40", "checkpoint.every_n_steps=8",
                    callback(CrashAt, step=12))

@@ -136,7 +136,7 @@ def test_shared_layers_map_each_sample_alone_then_judge_the_pack(unit):
     assert per_sample[0].shape == (5,)
     explicit = torch.stack([torch.cat(per_sample[4 * k : 4 * k + 4]) for k in range(2)])
     assert torch.allclose(d(x), d.net(explicit).squeeze(1), atol=1e-12)
-    # the joint part is not additive over the pack: the logit of a pack is not the sum of its samples' scores
+    # the first joint layer reads the features of all 4 samples of a pack at once
     first_joint = next(m for m in d.net.modules() if isinstance(m, nn.Linear))
     assert first_joint.in_features == 4 * 5
     # reordering samples inside pack 0 changes only logit 0 (samples stay whole through the shared layers)
