@@ -4,10 +4,14 @@ what we use it for. An upgrade that moves one fails here, by name, instead of so
 from __future__ import annotations
 
 import csv
+import os
 import signal
+import subprocess
+import sys
 from importlib.metadata import version
 
 import lightning as L
+import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
@@ -105,3 +109,20 @@ def test_lightning_sigterm_flag_can_be_taken_back():
     assert trainer.received_sigterm
     assert compat.clear_lightning_sigterm(trainer) is True
     assert not trainer.received_sigterm
+
+
+def test_lightning_still_sets_the_nvml_gpu_check_on_import():
+    """compat.stop_probing_for_a_gpu_every_step undoes a setting Lightning makes on import; if Lightning stops making
+    it, the function has nothing left to do, and this test says so."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTORCH_NVML_BASED_CUDA_CHECK"}
+    code = "import os, lightning; print(os.environ.get('PYTORCH_NVML_BASED_CUDA_CHECK'))"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "1"
+
+
+@pytest.mark.parametrize("gpu,expected", [(False, "0"), (True, "1")])
+def test_the_per_step_nvml_probe_is_switched_off_only_without_a_gpu(monkeypatch, gpu, expected):
+    monkeypatch.setenv("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpu)
+    compat.stop_probing_for_a_gpu_every_step()
+    assert os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] == expected

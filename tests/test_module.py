@@ -1,11 +1,13 @@
 """The LightningModule's training step, driven by a real Trainer on tiny networks."""
 
 import copy
+import functools
 
 import lightning as L
 import pytest
 import torch
 
+from gan.config import plain_partial
 from gan.train.builders import build_datamodule, build_module
 from gan.train.module import NonFiniteLossError
 
@@ -62,6 +64,39 @@ def test_ema_is_a_moving_average_of_g(compose_config):
     module._update_ema()
     for old, new, g in zip(ema_before, module.generator_ema.parameters(), module.generator.parameters(), strict=True):
         assert torch.allclose(new, 0.9 * old + 0.1 * g, atol=1e-6)
+
+
+def test_ema_update_equals_a_lerp_per_tensor_bit_for_bit(compose_config):
+    """The foreach update is a speed change only: G_ema's weights and batch-norm statistics are those of a Python
+    loop of lerp_ over the tensors, exactly (so trajectories and results did not change with it)."""
+    module = build_module(compose_config("experiment=grid25_mlp", "model.ema.rampup=0.1"))
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for t in (*module.generator.parameters(), *module.generator.buffers()):
+            t.copy_(torch.randint(1, 9, t.shape) if not t.is_floating_point() else torch.randn(t.shape))
+    module.g_steps.fill_(37)
+    decay = 1.0 - 1.0 / (0.1 * 37)
+    expected = {}
+    for (name, e), g in zip(module.generator_ema.state_dict().items(), module.generator.state_dict().values(),
+                            strict=True):
+        expected[name] = e.lerp(g, 1.0 - decay) if e.is_floating_point() else g.clone()
+    module._update_ema()
+    got = module.generator_ema.state_dict()
+    assert any("running_var" in name for name in got)
+    for name, value in expected.items():
+        assert torch.equal(got[name], value), name
+
+
+def test_losses_are_plain_partials_not_hydras_per_call_checked_ones(compose_config):
+    """Hydra's `_partial_` objects re-check its target policy on every call (~0.27 ms, twice a step); the module
+    keeps the same function with the same arguments as a plain functools.partial."""
+    module = build_module(compose_config(*TINY_DCGAN, "loss=hinge"))
+    for fn in (module.d_loss, module.g_loss, module.r1_penalty, module.gradient_penalty):
+        assert not isinstance(fn, functools.partial) or type(fn) is functools.partial, type(fn)
+    real, fake = torch.tensor([0.5, -2.0]), torch.tensor([1.5, -0.25])
+    # hinge D: mean(relu(1 - real)) + mean(relu(1 + fake)) = (0.5 + 3) / 2 + (2.5 + 0.75) / 2
+    assert float(module.d_loss(real, fake)) == pytest.approx(3.375)
+    assert plain_partial(len) is len
 
 
 @pytest.mark.parametrize("steps,expected_decay", [(5, 0.0), (20, 0.5), (400, 0.975), (10**6, 0.999)])

@@ -64,6 +64,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--r1", type=float, default=0.0, help="R1 weight on real samples")
     p.add_argument("--r1_every", type=int, default=1)
     p.add_argument("--eval_every", type=int, default=1000)
+    p.add_argument("--topk_min", type=float, default=1.0,
+                   help="top-k G loss (Sinha et al. 2020): keep the fraction of fakes D rates highest, 1 -> this")
+    p.add_argument("--topk_decay_frac", type=float, default=0.5, help="fraction of the run over which top-k decays")
+    p.add_argument("--latent_dim", type=int, default=LATENT_DIM)
+    p.add_argument("--foreach", type=int, default=0, help="foreach Adam and a foreach G_ema update")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--variants", default="G,copy:0.999:0.1,own:0.999:0.1,avg:0.999:0.1")
     p.add_argument("--save", default="", help="write the final samples of every variant to this .pt file")
@@ -74,7 +79,7 @@ def main() -> None:
     a = parse_args()
     torch.manual_seed(a.seed)
     ds = (grid25 if a.data == "grid25" else ring8)(num_samples=NUM_TRAIN_POINTS)
-    G = MLPGenerator(LATENT_DIM, 2, a.g_hidden, G_LAYERS, batch_norm=bool(a.bn))
+    G = MLPGenerator(a.latent_dim, 2, a.g_hidden, G_LAYERS, batch_norm=bool(a.bn))
     D = MLPDiscriminator(2, a.d_hidden, D_LAYERS, pack=a.pack, unit=a.unit, maxout_pieces=a.pieces,
                          per_sample_init=bool(a.per_sample_init), shared_layers=a.shared_layers)
     variants = a.variants.split(",")
@@ -87,9 +92,9 @@ def main() -> None:
                         nn.init.zeros_(m.bias)
     emas = {v: copy.deepcopy(G).eval().requires_grad_(False) for v in variants if v != "G"}
     spec = {v: (v.split(":")[0], float(v.split(":")[1]), float(v.split(":")[2])) for v in emas}
-    og = torch.optim.Adam(G.parameters(), a.lr_g, betas=(a.beta1, a.beta2))
-    od = torch.optim.Adam(D.parameters(), a.lr_d, betas=(a.beta1, a.beta2))
-    z_eval, _ = seeded_inputs(NUM_EVAL_SAMPLES, 0, LATENT_DIM, 0)
+    og = torch.optim.Adam(G.parameters(), a.lr_g, betas=(a.beta1, a.beta2), foreach=bool(a.foreach))
+    od = torch.optim.Adam(D.parameters(), a.lr_d, betas=(a.beta1, a.beta2), foreach=bool(a.foreach))
+    z_eval, _ = seeded_inputs(NUM_EVAL_SAMPLES, 0, a.latent_dim, 0)
     perm, pos = torch.randperm(len(ds.points)), 0
     t0, r0 = time.time(), resource.getrusage(resource.RUSAGE_SELF)
 
@@ -130,7 +135,7 @@ def main() -> None:
                 group["lr"] = lr * f
         for _ in range(a.n_critic):
             real = next_real()
-            z = torch.randn(a.batch, LATENT_DIM)
+            z = torch.randn(a.batch, a.latent_dim)
             with torch.no_grad():
                 fake = G(z)
             do_r1 = a.r1 > 0 and t % a.r1_every == 0
@@ -143,9 +148,13 @@ def main() -> None:
             od.zero_grad()
             loss_d.backward()
             od.step()
-        z = torch.randn(a.batch, LATENT_DIM)
+        z = torch.randn(a.batch, a.latent_dim)
         D.requires_grad_(False)
-        loss_g = F.softplus(-D(G(z))).mean()
+        g_losses = F.softplus(-D(G(z))).flatten()
+        keep = max(a.topk_min, 1.0 - (1.0 - a.topk_min) * t / (a.topk_decay_frac * a.g_steps))
+        if keep < 1.0:  # the fakes D rates least real have the largest loss: drop them
+            g_losses = g_losses.topk(max(1, round(keep * len(g_losses))), largest=False).values
+        loss_g = g_losses.mean()
         og.zero_grad()
         loss_g.backward()
         og.step()
@@ -154,8 +163,11 @@ def main() -> None:
             for v, E in emas.items():
                 kind, dmax, ramp = spec[v]
                 decay = min(dmax, 1.0 - 1.0 / max(1.0, ramp * t)) if ramp else dmax
-                for ep, gp in zip(E.parameters(), G.parameters(), strict=True):
-                    ep.lerp_(gp, 1 - decay)
+                if a.foreach:
+                    torch._foreach_lerp_(list(E.parameters()), list(G.parameters()), 1 - decay)
+                else:
+                    for ep, gp in zip(E.parameters(), G.parameters(), strict=True):
+                        ep.lerp_(gp, 1 - decay)
                 if kind == "copy" or decay == 0:
                     for eb, gb in zip(E.buffers(), G.buffers(), strict=True):
                         eb.copy_(gb)

@@ -14,6 +14,7 @@ from lightning.pytorch.core.saving import save_hparams_to_yaml
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from omegaconf import DictConfig
 
+from gan.compat import stop_probing_for_a_gpu_every_step
 from gan.config import instantiate_node
 from gan.metrics.callback import EvaluationCallback
 from gan.train.builders import build_datamodule, build_module, to_container
@@ -137,6 +138,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] | None = None
     and a resume is still refused if it changes training settings.
     """
     run_dir = Path(run_dir)
+    stop_probing_for_a_gpu_every_step()
     resume = cfg.get("resume")
     check_one_starting_point(resume, cfg.get("init_from"))
     checkpoint = _read_resume_checkpoint(resume) if resume else None
