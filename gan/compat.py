@@ -78,12 +78,19 @@ def set_kid_real_features(kid: Any, features: Tensor) -> None:
     kid.real_features = [features]
 
 
+def lerp_all_(targets: list[Tensor], ends: list[Tensor], weight: float) -> None:
+    """`t.lerp_(e, weight)` for every pair, as one foreach kernel (torch._foreach_lerp_, not a promised API): the same
+    arithmetic as the loop, bit for bit, with one Python call instead of one per tensor (G_ema's update)."""
+    if targets:
+        torch._foreach_lerp_(targets, ends, weight)
+
+
 def stop_probing_for_a_gpu_every_step() -> None:
     """On a machine with no visible GPU, let torch answer "is CUDA available?" from its cached runtime count.
 
     Lightning sets PYTORCH_NVML_BASED_CUDA_CHECK=1 when imported (fork safety on GPU machines). torch's Adam asks
     whether an accelerator is available on every step (a graph-capture check), and under that setting, with no GPU,
-    torch re-tries loading NVML each time and falls back to the runtime count anyway: 0.13 ms a step on an idle
+    torch re-tries loading NVML each time and falls back to the runtime count anyway: 0.13 ms an update on an idle
     2-core machine, ~1 ms under load, as much as the fused Adam update of the toy networks. With no GPU visible there
     is nothing for the NVML check to protect, so it is switched off; with one it is left as Lightning set it.
     """

@@ -126,3 +126,13 @@ def test_the_per_step_nvml_probe_is_switched_off_only_without_a_gpu(monkeypatch,
     monkeypatch.setattr(torch.cuda, "is_available", lambda: gpu)
     compat.stop_probing_for_a_gpu_every_step()
     assert os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] == expected
+
+
+def test_lerp_all_is_a_lerp_per_tensor_bit_for_bit():
+    torch.manual_seed(0)
+    targets = [torch.randn(5, 3), torch.randn(7), torch.randn(2, 4, 3, 3)]
+    ends = [torch.randn(5, 3), torch.randn(7), torch.randn(2, 4, 3, 3).contiguous(memory_format=torch.channels_last)]
+    expected = [t.lerp(e, 0.3) for t, e in zip(targets, ends, strict=True)]
+    compat.lerp_all_(targets, ends, 0.3)
+    assert all(torch.equal(t, x) for t, x in zip(targets, expected, strict=True))
+    compat.lerp_all_([], [], 0.3)  # nothing to average (a generator without buffers)

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from gan import losses
-from gan.compat import logger_should_update
+from gan.compat import lerp_all_, logger_should_update
 from gan.config import plain_partial
 from gan.sample.generate import generate_in_batches
 from gan.sample.latents import seeded_inputs
@@ -294,10 +294,8 @@ class GAN(L.LightningModule):
             # The averaging horizon grows with training (StyleGAN2-ADA's ramp-up): at step t it spans about
             # rampup * t steps, so a short run's G_ema is not dominated by near-initial weights.
             decay = min(decay, 1.0 - 1.0 / max(1.0, self.ema_rampup * steps))
-        # One foreach kernel per tensor list instead of a Python loop over tensors: the same arithmetic (bitwise equal),
-        # less Python per G step.
-        torch._foreach_lerp_(list(self.generator_ema.parameters()),
-                             [p.detach() for p in self.generator.parameters()], 1.0 - decay)
+        # one foreach kernel for all tensors (the arithmetic of a loop of lerp_, bit for bit)
+        lerp_all_(list(self.generator_ema.parameters()), [p.detach() for p in self.generator.parameters()], 1.0 - decay)
         # Floating-point buffers (batch-norm running mean and variance) are averaged with the same decay as the
         # weights, so G_ema normalises with statistics of the generators it averages, not of the latest G alone.
         # Copying G's statistics (StyleGAN2-ADA does; its G has no batch norm) paired averaged weights with another
@@ -306,8 +304,7 @@ class GAN(L.LightningModule):
         # decay 0 this is a copy. Integer buffers (batch-norm's batch counter) are copied.
         pairs = list(zip(self.generator_ema.buffers(), self.generator.buffers(), strict=True))
         averaged = [(ema_b, b) for ema_b, b in pairs if ema_b.is_floating_point()]
-        if averaged:
-            torch._foreach_lerp_([ema_b for ema_b, _ in averaged], [b for _, b in averaged], 1.0 - decay)
+        lerp_all_([ema_b for ema_b, _ in averaged], [b for _, b in averaged], 1.0 - decay)
         for ema_b, b in pairs:
             if not ema_b.is_floating_point():
                 ema_b.copy_(b)
