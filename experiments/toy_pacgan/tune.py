@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gan.compat import lerp_all_
 from gan.data.toy import grid25, ring8
 from gan.metrics.toy import mode_metrics
 from gan.nets.mlp import MLPDiscriminator, MLPGenerator
@@ -68,7 +69,7 @@ def parse_args() -> argparse.Namespace:
                    help="top-k G loss (Sinha et al. 2020): keep the fraction of fakes D rates highest, 1 -> this")
     p.add_argument("--topk_decay_frac", type=float, default=0.5, help="fraction of the run over which top-k decays")
     p.add_argument("--latent_dim", type=int, default=LATENT_DIM)
-    p.add_argument("--foreach", type=int, default=0, help="foreach Adam and a foreach G_ema update")
+    p.add_argument("--foreach", type=int, default=0, help="foreach Adam (G_ema is always one foreach lerp)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--variants", default="G,copy:0.999:0.1,own:0.999:0.1,avg:0.999:0.1")
     p.add_argument("--save", default="", help="write the final samples of every variant to this .pt file")
@@ -163,11 +164,7 @@ def main() -> None:
             for v, E in emas.items():
                 kind, dmax, ramp = spec[v]
                 decay = min(dmax, 1.0 - 1.0 / max(1.0, ramp * t)) if ramp else dmax
-                if a.foreach:
-                    torch._foreach_lerp_(list(E.parameters()), list(G.parameters()), 1 - decay)
-                else:
-                    for ep, gp in zip(E.parameters(), G.parameters(), strict=True):
-                        ep.lerp_(gp, 1 - decay)
+                lerp_all_(list(E.parameters()), list(G.parameters()), 1 - decay)
                 if kind == "copy" or decay == 0:
                     for eb, gb in zip(E.buffers(), G.buffers(), strict=True):
                         eb.copy_(gb)
