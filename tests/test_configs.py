@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from hydra._internal.utils import _locate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from PIL import Image
@@ -145,3 +146,31 @@ def test_toy_presets_train_with_fused_adam(experiment: str):
     for opt in (g_opt, d_opt):
         group = opt.param_groups[0]
         assert group["fused"] is True and group["lr"] == 5e-4 and group["betas"] == (0.5, 0.999), experiment
+
+
+@pytest.mark.parametrize(("source", "finetune"), [("digits_dcgan", "finetune_textures")])
+def test_finetune_preset_builds_the_source_presets_networks(source: str, finetune: str):
+    """`make train`, then `gan-train experiment=finetune_textures init_from=<that run>` (README): init_from loads the
+    source's weights, so the fine-tune preset must build networks of the same shapes. It used to keep widths 32/32
+    after digits_dcgan narrowed to 16/24, and the documented workflow stopped at a shape mismatch."""
+    def shapes(experiment: str) -> dict[str, tuple[int, ...]]:
+        module = build_module(compose_config("train", [f"experiment={experiment}"]))
+        nets = ("generator.", "discriminator.")
+        return {k: tuple(v.shape) for k, v in module.state_dict().items() if k.startswith(nets)}
+
+    assert shapes(finetune) == shapes(source)
+
+
+@pytest.mark.parametrize("experiment", ["digits_dcgan", "digits_dcgan_cond"])
+def test_digits_presets_train_fused_and_channels_last(experiment: str):
+    """`make train`'s speed settings reach the module: StyleGAN2's Adam fused, and D's convolution weights in
+    channels_last memory (oneDNN's faster CPU kernels; experiments/digits_floor/RESULTS.md, stop 22)."""
+    module = build_module(compose_config("train", [f"experiment={experiment}"]))
+    for opt in module.configure_optimizers():
+        group = opt.param_groups[0]
+        assert group["fused"] is True and group["lr"] == 2e-3 and group["betas"] == (0.0, 0.99), experiment
+    convs = [m.weight for m in module.discriminator.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+    # with one input channel the two layouts coincide; every wider weight must be in channels_last, not NCHW
+    wide = [w for w in convs if w.shape[1] > 1]
+    assert wide and not any(w.is_contiguous() for w in wide)
