@@ -61,6 +61,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--n_critic", type=int, default=1, help="D updates per G update")
     p.add_argument("--lr_decay_frac", type=float, default=0.0, help="linear lr decay to lr_end over the last fraction")
     p.add_argument("--lr_end", type=float, default=0.0)
+    p.add_argument("--decay_d", type=int, default=1, help="0: only G's lr ramps down, D keeps its lr")
     p.add_argument("--init_std", type=float, default=0.0, help="N(0, std) weights, zero biases (PacGAN's 0.02)")
     p.add_argument("--r1", type=float, default=0.0, help="R1 weight on real samples")
     p.add_argument("--r1_every", type=int, default=1)
@@ -131,9 +132,9 @@ def main() -> None:
 
     for t in range(1, a.g_steps + 1):
         f = lr_factor(t)
-        for o, lr in ((og, a.lr_g), (od, a.lr_d)):
+        for o, lr, ramps in ((og, a.lr_g, True), (od, a.lr_d, bool(a.decay_d))):
             for group in o.param_groups:
-                group["lr"] = lr * f
+                group["lr"] = lr * f if ramps else lr
         for _ in range(a.n_critic):
             real = next_real()
             z = torch.randn(a.batch, a.latent_dim)
