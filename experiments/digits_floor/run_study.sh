@@ -5,16 +5,13 @@
 set -euo pipefail
 out=${1:-multirun/digits_floor}
 shift || true
-jobs=("$@")
-if [ ${#jobs[@]} -eq 0 ]; then
-  for preset in digits_dcgan digits_dcgan_cond; do for seed in 0 1 2; do jobs+=("$preset:$seed"); done; done
+specs=("$@")
+if [ ${#specs[@]} -eq 0 ]; then
+  for preset in digits_dcgan digits_dcgan_cond; do for seed in 0 1 2; do specs+=("$preset:$seed"); done; done
 fi
-export OMP_NUM_THREADS=1
-for job in "${jobs[@]}"; do
-  preset=${job%:*} seed=${job#*:}
-  dir=$out/${preset}_s$seed
-  mkdir -p "$out"
-  /usr/bin/time -f "%U %S %e" -o "$dir.time.txt" \
-    .venv/bin/gan-train experiment="$preset" seed="$seed" trainer.enable_progress_bar=false hydra.run.dir="$dir" \
-    > "$dir.log.txt" 2>&1
+runs=()
+for spec in "${specs[@]}"; do
+  preset=${spec%:*} seed=${spec#*:}
+  runs+=("${preset}_s$seed experiment=$preset seed=$seed")
 done
+exec "$(dirname "$0")/../run_jobs.sh" "$out" "${runs[@]}"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The toy study (RESULTS.md): the four PacGAN presets x seeds 0, 1, 2, one run at a time on one thread, with the
-# CPU and wall seconds of each run (user, system, elapsed) in <out>/<preset>_s<seed>/time.txt. Two copies with
+# CPU and wall seconds of each run (user, system, elapsed) in <out>/<preset>_s<seed>.time.txt. Two copies with
 # disjoint job lists use two cores:
 #   experiments/toy_pacgan/run_study.sh multirun/toy_study grid25_mlp:0 ring8_mlp:0 ...
 #   experiments/toy_pacgan/run_study.sh                      # all 12 runs, one after another
@@ -8,18 +8,15 @@
 set -euo pipefail
 out=${1:-multirun/toy_study}
 shift || true
-jobs=("$@")
-if [ ${#jobs[@]} -eq 0 ]; then
+specs=("$@")
+if [ ${#specs[@]} -eq 0 ]; then
   for seed in 0 1 2; do
-    for preset in grid25_mlp ring8_mlp grid25_pacgan4 ring8_pacgan2; do jobs+=("$preset:$seed"); done
+    for preset in grid25_mlp ring8_mlp grid25_pacgan4 ring8_pacgan2; do specs+=("$preset:$seed"); done
   done
 fi
-export OMP_NUM_THREADS=1
-for job in "${jobs[@]}"; do
-  preset=${job%:*} seed=${job#*:}
-  dir=$out/${preset}_s$seed
-  mkdir -p "$(dirname "$dir")"
-  /usr/bin/time -f "%U %S %e" -o "$dir.time.txt" \
-    .venv/bin/gan-train experiment="$preset" seed="$seed" trainer.enable_progress_bar=false hydra.run.dir="$dir" \
-      > "$dir.log.txt" 2>&1
+runs=()
+for spec in "${specs[@]}"; do
+  preset=${spec%:*} seed=${spec#*:}
+  runs+=("${preset}_s$seed experiment=$preset seed=$seed")
 done
+exec "$(dirname "$0")/../run_jobs.sh" "$out" "${runs[@]}"
