@@ -31,7 +31,7 @@ echo "smoke rc=$?"; tail -n 3 runs/smoke.log
 
 stamp architecture study and stylegan runs
 pids=()
-PARALLEL=1 RUN_TIMEOUT=$ARCH_SLOT GAN_TRAIN="python3 -m gan.cli.train" \
+JOBS=12 RUN_TIMEOUT=$ARCH_SLOT GAN_TRAIN="python3 -m gan.cli.train" \
   bash experiments/architectures/run_study.sh runs "${TRAIN[@]:3}" & pids+=($!)
 (
   timeout 220 "${TRAIN[@]}" experiment=digits_stylegan seed=0 trainer.max_steps=8000 eval_every_n_steps=1000 \
@@ -49,7 +49,7 @@ for run in style_digits style_textures arch_dcgan_s0; do
   python3 -m gan.cli.export "runs/$run/checkpoints/last.ckpt" -o "exports/$run.pt" > "runs/export_$run.log" 2>&1 \
     || tail -n 5 "runs/export_$run.log"
 done
-for log in runs/*.log; do echo "== $log"; grep -E "rc=|Error|error" "$log" | tail -n 3; done
+for log in runs/*.log runs/*.log.txt; do echo "== $log"; grep -E "rc=|Error|error" "$log" | tail -n 3; done
 tar czf "$OUT/gpu_studies.tar.gz" --exclude='*.ckpt' --exclude='tensorboard' runs exports
 ls -la "$OUT"
 stamp done

@@ -1,5 +1,5 @@
 """Table of the stacked-digits study: modes_covered and kl_uniform of every run's last evaluation row, CPU and wall
-seconds from its time.txt, per seed and mean ± std per preset (markdown on stdout).
+seconds from its <run>.time.txt (experiments/run_jobs.sh), per seed and mean ± std per preset (markdown on stdout).
 
     .venv/bin/python experiments/stacked_digits/summarise.py [multirun/stacked_digits]
 """
@@ -20,8 +20,9 @@ def last_evaluation(run: Path) -> dict[str, str] | None:
 
 def main(root: Path) -> None:
     by_preset: dict[str, list[tuple[int, float, float, float, float, str]]] = {}
-    for run in sorted(root.glob("*_s*")):
-        row, timing = last_evaluation(run) if (run / "metrics.csv").is_file() else None, run / "time.txt"
+    for run in sorted(path for path in root.glob("*_s*") if path.is_dir()):
+        row = last_evaluation(run) if (run / "metrics.csv").is_file() else None
+        timing = root / f"{run.name}.time.txt"
         if row is None or not timing.is_file():
             print(f"<!-- {run.name}: not finished -->")
             continue
