@@ -1,7 +1,7 @@
 """The notebook API: `gan.load(path)` -> a model that draws images, in three lines.
 
     import gan
-    model = gan.load("outputs/digits_dcgan_ns/<time>")        # a run directory, a .ckpt or an export
+    model = gan.load("outputs/digits_dcgan_hinge/<time>")        # a run directory, a .ckpt or an export
     images = model.generate(seeds=range(16), truncation=None)   # (16, C, H, W) float tensor in [-1, 1]
     model.to_pil(images)[0]                                     # PIL images, for display
 
