@@ -4,7 +4,7 @@
 # seconds in <out>/<name>.time.txt.
 #   experiments/run_jobs.sh <out dir> "<name> <override> <override> ..." ...
 #   e.g. experiments/run_jobs.sh multirun/x "grid25_mlp_s0 experiment=grid25_mlp seed=0"
-# GAN_TRAIN replaces .venv/bin/gan-train (GAN_TRAIN=echo prints the commands). RUN_TIMEOUT=<s> stops each run after
+# GAN_TRAIN replaces .venv/bin/gan-train (GAN_TRAIN=echo writes each job's overrides to its log). RUN_TIMEOUT=<s> stops each run after
 # that many seconds with SIGTERM, which saves last.ckpt (gan/train/signals.py): such a run counts as finished, any
 # other failed run stops the study. Without GNU time (/usr/bin/time, absent on some device machines) the runs go
 # untimed, with a warning.
