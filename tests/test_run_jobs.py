@@ -1,7 +1,7 @@
 """The studies' scripts: every experiments/*/run_study.sh builds jobs whose overrides compose with today's config
 groups (a renamed preset or key fails here, not an hour into a study), and experiments/run_jobs.sh runs them as
-documented: JOBS side by side, a run stopped at RUN_TIMEOUT counts as finished, any other failed run stops the
-study before the next one starts. gan-train itself is replaced through GAN_TRAIN (echo, or a stub script)."""
+documented: a run stopped at RUN_TIMEOUT counts as finished, any other failed run stops the study before the next
+one starts. gan-train itself is replaced through GAN_TRAIN (echo, or a stub script)."""
 
 from __future__ import annotations
 
