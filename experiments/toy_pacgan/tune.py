@@ -65,6 +65,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--init_std", type=float, default=0.0, help="N(0, std) weights, zero biases (PacGAN's 0.02)")
     p.add_argument("--r1", type=float, default=0.0, help="R1 weight on real samples")
     p.add_argument("--r1_every", type=int, default=1)
+    p.add_argument("--r1_until", type=float, default=1.0, help="R1 only over this first fraction of the G updates")
     p.add_argument("--eval_every", type=int, default=1000)
     p.add_argument("--topk_min", type=float, default=1.0,
                    help="top-k G loss (Sinha et al. 2020): keep the fraction of fakes D rates highest, 1 -> this")
@@ -140,7 +141,7 @@ def main() -> None:
             z = torch.randn(a.batch, a.latent_dim)
             with torch.no_grad():
                 fake = G(z)
-            do_r1 = a.r1 > 0 and t % a.r1_every == 0
+            do_r1 = a.r1 > 0 and t % a.r1_every == 0 and t < a.r1_until * a.g_steps
             real_in = real.clone().requires_grad_(do_r1)
             real_logits = D(real_in)
             loss_d = F.softplus(-real_logits).mean() + F.softplus(D(fake)).mean()
