@@ -71,10 +71,11 @@ def test_architecture_study_pins_the_stop20_dcgan_recipe(tmp_path: Path) -> None
 
 @pytest.fixture
 def stub_trainer(tmp_path: Path) -> Path:
-    """A gan-train stand-in: sleeps for its first argument's seconds (a word: exits 3), records that it ran."""
+    """A gan-train stand-in: sleeps for its first argument's seconds (a word: exits 3), records that it started
+    (<name>.ran) and that it finished (<name>.done)."""
     stub = tmp_path / "stub.sh"
     stub.write_text('#!/bin/sh\ncase "$1" in *[!0-9.]*) exit 3;; esac\ntouch "${3#hydra.run.dir=}.ran"\n'
-                    'sleep "$1"\n')
+                    'sleep "$1"\ntouch "${3#hydra.run.dir=}.done"\n')
     stub.chmod(0o755)
     return stub
 
@@ -92,3 +93,32 @@ def test_run_jobs_timeout_is_finished_failure_stops(tmp_path: Path, stub_trainer
     result = run_script(runner, str(out), "broken word", "after 0", env={"GAN_TRAIN": str(stub_trainer)})
     assert result.returncode == 3
     assert (out / "broken.log.txt").is_file() and not (out / "after.log.txt").exists()
+    assert "broken failed (exit 3" in result.stderr
+
+
+def test_run_jobs_fills_a_free_slot_and_keeps_running_results(tmp_path: Path, stub_trainer: Path) -> None:
+    """A new run starts when any run ends (not only the oldest), and a failure lets the runs in flight finish."""
+    runner = EXPERIMENTS / "run_jobs.sh"
+    out = tmp_path / "a"
+    result = run_script(runner, str(out), "long 3", "short 0", "next 0",
+                        env={"GAN_TRAIN": str(stub_trainer), "JOBS": "2"})
+    assert result.returncode == 0, result.stderr
+    # next started after short ended, before long ended: ordering by the stub's own files, not by a clock budget
+    assert (out / "next.ran").stat().st_mtime_ns < (out / "long.done").stat().st_mtime_ns
+
+    out = tmp_path / "b"
+    result = run_script(runner, str(out), "running 2", "broken word", "never 0",
+                        env={"GAN_TRAIN": str(stub_trainer), "JOBS": "2"})
+    assert result.returncode == 3
+    assert (out / "running.done").is_file(), "the run in flight was not allowed to finish"
+    assert not (out / "never.log.txt").exists()
+
+
+def test_run_jobs_preset_seed_shorthand(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = run_script(EXPERIMENTS / "run_jobs.sh", str(out), "grid25_mlp:4", "named x=1",
+                        env={"GAN_TRAIN": "echo"})
+    assert result.returncode == 0, result.stderr
+    jobs = echoed_jobs(out)
+    assert jobs["grid25_mlp_s4"][:2] == ["experiment=grid25_mlp", "seed=4"]
+    assert jobs["named"][0] == "x=1"

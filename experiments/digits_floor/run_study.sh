@@ -9,9 +9,5 @@ specs=("$@")
 if [ ${#specs[@]} -eq 0 ]; then
   for preset in digits_dcgan digits_dcgan_cond; do for seed in 0 1 2; do specs+=("$preset:$seed"); done; done
 fi
-runs=()
-for spec in "${specs[@]}"; do
-  preset=${spec%:*} seed=${spec#*:}
-  runs+=("${preset}_s$seed experiment=$preset seed=$seed")
-done
-exec "$(dirname "$0")/../run_jobs.sh" "$out" "${runs[@]}"
+# run_jobs.sh reads <preset>:<seed> as "<preset>_s<seed> experiment=<preset> seed=<seed>"
+exec "$(dirname "$0")/../run_jobs.sh" "$out" "${specs[@]}"

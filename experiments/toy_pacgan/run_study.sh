@@ -14,9 +14,5 @@ if [ ${#specs[@]} -eq 0 ]; then
     for preset in grid25_mlp ring8_mlp grid25_pacgan4 ring8_pacgan2; do specs+=("$preset:$seed"); done
   done
 fi
-runs=()
-for spec in "${specs[@]}"; do
-  preset=${spec%:*} seed=${spec#*:}
-  runs+=("${preset}_s$seed experiment=$preset seed=$seed")
-done
-exec "$(dirname "$0")/../run_jobs.sh" "$out" "${runs[@]}"
+# run_jobs.sh reads <preset>:<seed> as "<preset>_s<seed> experiment=<preset> seed=<seed>"
+exec "$(dirname "$0")/../run_jobs.sh" "$out" "${specs[@]}"
