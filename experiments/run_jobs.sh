@@ -27,6 +27,15 @@ reap() {
     echo "run_jobs.sh: ${names[$pid]} failed (exit $rc, log: $out/${names[$pid]}.log.txt); no new runs start" >&2
   fi
 }
+# A job is its name and at least one override, or <preset>:<seed>: checked for all jobs before the first starts, so a
+# typo in the last job does not surface hours in (a bare word would train the default config)
+for job in "$@"; do
+  read -r -d '' -a words <<< "$job" || true
+  if [ ${#words[@]} -lt 2 ] && ! [[ ${words[0]:-} =~ ^[A-Za-z0-9_]+:[0-9]+$ ]]; then
+    echo "run_jobs.sh: job '$job' is neither '<name> <override> ...' nor '<preset>:<seed>'; nothing started" >&2
+    exit 2
+  fi
+done
 timed=1
 [ -x /usr/bin/time ] || { timed=0; echo "run_jobs.sh: /usr/bin/time not found, no <name>.time.txt" >&2; }
 for job in "$@"; do

@@ -122,3 +122,10 @@ def test_run_jobs_preset_seed_shorthand(tmp_path: Path) -> None:
     jobs = echoed_jobs(out)
     assert jobs["grid25_mlp_s4"][:2] == ["experiment=grid25_mlp", "seed=4"]
     assert jobs["named"][0] == "x=1"
+
+    # a word that is not <preset>:<seed> would train the default config: refused before any job starts
+    out = tmp_path / "bad"
+    result = run_script(EXPERIMENTS / "run_jobs.sh", str(out), "grid25_mlp:0", "grid25_mlp:x",
+                        env={"GAN_TRAIN": "echo"})
+    assert result.returncode == 2 and "grid25_mlp:x" in result.stderr
+    assert not out.exists()
