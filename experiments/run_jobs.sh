@@ -11,6 +11,10 @@
 # results are kept), and the script exits with the failed run's status. Without GNU time (/usr/bin/time, absent on
 # some device machines) the runs go untimed, with a warning.
 set -euo pipefail
+if [ "${BASH_VERSINFO[0]}" -lt 5 ] || { [ "${BASH_VERSINFO[0]}" -eq 5 ] && [ "${BASH_VERSINFO[1]}" -lt 1 ]; }; then
+  echo "run_jobs.sh: needs bash >= 5.1 (wait -n -p), this is $BASH_VERSION" >&2
+  exit 2
+fi
 out=$1
 shift
 export OMP_NUM_THREADS=1
