@@ -4,7 +4,7 @@
 # <out>/<name>.log.txt and its user, system and wall seconds in <out>/<name>.time.txt.
 #   experiments/run_jobs.sh <out dir> "<name> <override> <override> ..." ...
 #   e.g. experiments/run_jobs.sh multirun/x "grid25_mlp_s0 experiment=grid25_mlp seed=0" "ring8_mlp:1"
-# A job of one word <preset>:<seed> is short for "<preset>_s<seed> experiment=<preset> seed=<seed>".
+# A job starting <preset>:<seed> is short for "<preset>_s<seed> experiment=<preset> seed=<seed>" (overrides may follow).
 # GAN_TRAIN replaces .venv/bin/gan-train (GAN_TRAIN=echo writes each job's overrides to its log). RUN_TIMEOUT=<s>
 # stops each run after that many seconds with SIGTERM, which saves last.ckpt (gan/train/signals.py): such a run
 # counts as finished. Any other failed run stops the study: no new run starts, the ones running finish (their
@@ -31,23 +31,26 @@ reap() {
     echo "run_jobs.sh: ${names[$pid]} failed (exit $rc, log: $out/${names[$pid]}.log.txt); no new runs start" >&2
   fi
 }
-# A job is its name and at least one override, or <preset>:<seed>: checked for all jobs before the first starts, so a
-# typo in the last job does not surface hours in (a bare word would train the default config)
+# Every job to "<name> <override> ...", checked before the first run starts, so a typo in the last job does not
+# surface hours in (a bare word would train the default config). -d '': the whole job, newlines included, split on
+# any whitespace (read returns 1 at its end).
+jobs=()
 for job in "$@"; do
   read -r -d '' -a words <<< "$job" || true
-  if [ ${#words[@]} -lt 2 ] && ! [[ ${words[0]:-} =~ ^[A-Za-z0-9_]+:[0-9]+$ ]]; then
-    echo "run_jobs.sh: job '$job' is neither '<name> <override> ...' nor '<preset>:<seed>'; nothing started" >&2
+  if [[ ${words[0]:-} =~ ^([A-Za-z0-9_]+):([0-9]+)$ ]]; then
+    words=("${BASH_REMATCH[1]}_s${BASH_REMATCH[2]}" "experiment=${BASH_REMATCH[1]}" "seed=${BASH_REMATCH[2]}"
+           "${words[@]:1}")
+  elif [ ${#words[@]} -lt 2 ]; then
+    echo "run_jobs.sh: job '$job' is neither '<name> <override> ...' nor '<preset>:<seed> [<override> ...]';" \
+      "nothing started" >&2
     exit 2
   fi
+  jobs+=("${words[*]}")
 done
 timed=1
 [ -x /usr/bin/time ] || { timed=0; echo "run_jobs.sh: /usr/bin/time not found, no <name>.time.txt" >&2; }
-for job in "$@"; do
-  # -d '': the whole job, newlines included, split on any whitespace (read returns 1 at its end)
-  read -r -d '' -a words <<< "$job" || true
-  if [ ${#words[@]} -eq 1 ] && [[ ${words[0]} =~ ^([A-Za-z0-9_]+):([0-9]+)$ ]]; then
-    words=("${BASH_REMATCH[1]}_s${BASH_REMATCH[2]}" "experiment=${BASH_REMATCH[1]}" "seed=${BASH_REMATCH[2]}")
-  fi
+for job in "${jobs[@]}"; do
+  read -r -a words <<< "$job"
   while [ "$running" -ge "${JOBS:-1}" ]; do reap; done
   [ "$failed" -eq 0 ] || break
   dir=$out/${words[0]}

@@ -116,11 +116,12 @@ def test_run_jobs_fills_a_free_slot_and_keeps_running_results(tmp_path: Path, st
 
 def test_run_jobs_preset_seed_shorthand(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    result = run_script(EXPERIMENTS / "run_jobs.sh", str(out), "grid25_mlp:4", "named x=1",
+    result = run_script(EXPERIMENTS / "run_jobs.sh", str(out), "grid25_mlp:4", "ring8_mlp:2 x=1", "named x=1",
                         env={"GAN_TRAIN": "echo"})
     assert result.returncode == 0, result.stderr
     jobs = echoed_jobs(out)
-    assert jobs["grid25_mlp_s4"][:2] == ["experiment=grid25_mlp", "seed=4"]
+    assert jobs["grid25_mlp_s4"][:3] == ["experiment=grid25_mlp", "seed=4", "trainer.enable_progress_bar=false"]
+    assert jobs["ring8_mlp_s2"][:3] == ["experiment=ring8_mlp", "seed=2", "x=1"]
     assert jobs["named"][0] == "x=1"
 
     # a word that is not <preset>:<seed> would train the default config: refused before any job starts

@@ -11,8 +11,8 @@ steps=${2:-2000}
 eval_every=${3:-$steps}
 runs=()
 # PacDCGAN2 (the goal) before the remaining DCGAN seeds, so a cut-short session still has its three seeds.
+# run_jobs.sh reads "<preset>:<seed> <overrides>" as "<preset>_s<seed> experiment=<preset> seed=<seed> <overrides>"
 for job in stacked_pacdcgan2:0 stacked_dcgan:0 stacked_pacdcgan2:1 stacked_pacdcgan2:2 stacked_dcgan:1 stacked_dcgan:2; do
-  preset=${job%:*} seed=${job#*:}
-  runs+=("${preset}_s$seed experiment=$preset seed=$seed trainer.max_steps=$steps eval_every_n_steps=$eval_every")
+  runs+=("$job trainer.max_steps=$steps eval_every_n_steps=$eval_every")
 done
 exec "$(dirname "$0")/../run_jobs.sh" "$out" "${runs[@]}"
