@@ -22,12 +22,10 @@ from gan.data.toy import grid_means
 from gan.metrics.toy import ToyMetrics, mode_metrics
 from gan.train.module import GAN
 
-GRID_STD = 0.05  # grid25's mixture std (conf/data/grid25.yaml)
 
-
-def score(generator: nn.Module, z: torch.Tensor, means: torch.Tensor, train_mode: bool) -> ToyMetrics:
+def score(generator: nn.Module, z: torch.Tensor, means: torch.Tensor, std: float, train_mode: bool) -> ToyMetrics:
     generator.train(train_mode)
-    return mode_metrics(generator(z), means, GRID_STD)
+    return mode_metrics(generator(z), means, std)
 
 
 def recompute_statistics(generator: nn.Module, latent_dim: int, batches: int, batch_size: int, seed: int) -> None:
@@ -51,18 +49,20 @@ def main() -> None:
     parser.add_argument("--batch_size", type=int, default=500)
     parser.add_argument("--seed", type=int, default=123)
     args = parser.parse_args()
-    means = grid_means(5, 2.0)
     for run in args.runs:
         module = GAN.load_from_checkpoint(f"{run}/checkpoints/last.ckpt", map_location="cpu")
+        grid = module.config["data"]["dataset"]  # the run's own mixture (conf/data/grid25.yaml)
+        means, std = grid_means(grid["side"], grid["spacing"]), grid["std"]
+        latent_dim = module.config["model"]["latent_dim"]
+        # the same latents for every network and way
+        z = torch.randn(args.samples, latent_dim, generator=torch.Generator().manual_seed(args.seed))
         for name, generator in (("G_ema", module.generator_ema), ("G", module.generator)):
             generator = copy.deepcopy(generator)
-            latent_dim = module.config["model"]["latent_dim"]
-            z = torch.randn(args.samples, latent_dim, generator=torch.Generator().manual_seed(args.seed))
-            ways = {"eval": score(generator, z, means, False), f"batch{args.samples}": score(generator, z, means, True)}
+            ways = {"eval": score(generator, z, means, std, False),
+                    f"batch{args.samples}": score(generator, z, means, std, True)}
             recompute_statistics(generator, latent_dim, args.batches, args.batch_size, args.seed + 1)
-            ways["precise_bn"] = score(generator, z, means, False)
+            ways["precise_bn"] = score(generator, z, means, std, False)
             print(run, name, "  ".join(f"{way} {m.modes_covered}/{m.hq_fraction:.3f}" for way, m in ways.items()))
-
 
 if __name__ == "__main__":
     main()
