@@ -167,6 +167,14 @@ def test_ramp_down_is_constant_then_linear_to_final(step, expected):
     assert ramp_down_factor(step, None, 0.5, 0.0) == 1.0  # no length known: off
 
 
+@pytest.mark.parametrize(("step", "expected"), [(16, 1.0), (32, 0.625), (48, 0.25), (64, 0.25), (80, 0.25)])
+def test_ramp_down_with_an_end_holds_the_final_rate_after_it(step, expected):
+    from gan.train.lr_schedule import ramp_down_factor
+
+    # from 20 % (step 16) to 60 % (step 48) of 80 steps: half way at step 32; the last 40 % at the final 0.25
+    assert ramp_down_factor(step, 80, 0.2, 0.25, end=0.6) == pytest.approx(expected)
+
+
 def test_lr_ramp_down_scales_both_optimisers_from_their_initial_lr(compose_config, tmp_path):
     cfg = compose_config(*TINY_DCGAN, "optim.lr_decay.start=0.5", "optim.lr_decay.final=0.1",
                          "trainer.max_steps=8", "optim.generator.lr=1e-3", "optim.discriminator.lr=2e-3")
@@ -185,3 +193,8 @@ def test_lr_ramp_down_settings_are_checked(compose_config):
 
     with pytest.raises(ConfigValueError, match="lr_decay.start"):
         validate(compose_config("optim.lr_decay.start=1.5"))
+    with pytest.raises(ConfigValueError, match="lr_decay.end"):
+        validate(compose_config("optim.lr_decay.end=0"))
+    with pytest.raises(ConfigValueError, match="must come after optim.lr_decay.start=0.5"):
+        validate(compose_config("optim.lr_decay.start=0.5", "optim.lr_decay.end=0.4"))
+    validate(compose_config("optim.lr_decay.start=0.5", "optim.lr_decay.end=0.75"))

@@ -126,3 +126,21 @@ def test_resume_needs_an_existing_checkpoint(tmp_path: Path):
         train_tiny(tmp_path / "run", "trainer.max_steps=2", f"resume={tmp_path / 'nope.ckpt'}")
     with pytest.raises(FileNotFoundError, match="directory without checkpoints/last.ckpt"):
         train_tiny(tmp_path / "run", "trainer.max_steps=2", f"resume={tmp_path}")
+
+
+def test_a_run_saved_before_lr_decay_end_existed_resumes_with_its_own_ramp(compose_config):
+    """Checkpoints store their config; one written before `optim.lr_decay.end` was added has no such key. Its resume
+    must resolve the module's ramp end to 1.0 (the ramp it trained with) and count no setting as changed."""
+    from omegaconf import OmegaConf
+
+    from gan.train.builders import to_container
+    from gan.train.resume import resumed_config, setting_changes
+
+    composed = compose_config("experiment=digits_dcgan", "resume=runs/old")
+    stored = to_container(composed)
+    del stored["optim"]["lr_decay"]["end"]
+    del stored["module"]["lr_decay_end"]
+    cfg = resumed_config(composed, stored, ["resume=runs/old"])
+    assert OmegaConf.select(cfg, "optim.lr_decay.end") is None
+    assert cfg.module.lr_decay_end == 1.0
+    assert setting_changes(stored, to_container(cfg)) == []

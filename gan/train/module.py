@@ -68,6 +68,7 @@ class GAN(L.LightningModule):
         runaway_loss: float = float("inf"),
         lr_decay_start: float = 1.0,
         lr_decay_final: float = 0.0,
+        lr_decay_end: float = 1.0,
         total_steps: int | None = None,
         style_weight: float = 0.0,
         style_features: Callable[[], nn.Module] | None = None,
@@ -113,9 +114,13 @@ class GAN(L.LightningModule):
         self.runaway_loss = runaway_loss
         self._warned_runaway = False
         # Linear learning-rate ramp-down over the run's end (gan/train/lr_schedule.py); start 1.0 switches it off.
-        if not 0.0 <= lr_decay_start <= 1.0 or lr_decay_final < 0.0:
-            raise ValueError(f"lr_decay start must be in [0, 1] and final >= 0, got {lr_decay_start}, {lr_decay_final}")
+        if not 0.0 <= lr_decay_start <= 1.0 or lr_decay_final < 0.0 or not 0.0 < lr_decay_end <= 1.0:
+            raise ValueError(f"lr_decay start must be in [0, 1], final >= 0 and end in (0, 1], got {lr_decay_start}, "
+                             f"{lr_decay_final}, {lr_decay_end}")
+        if lr_decay_start < 1.0 and lr_decay_end <= lr_decay_start:
+            raise ValueError(f"lr_decay end ({lr_decay_end}) must come after its start ({lr_decay_start})")
         self.lr_decay_start, self.lr_decay_final, self.total_steps = lr_decay_start, lr_decay_final, total_steps
+        self.lr_decay_end = lr_decay_end
         # Optional style term in G's loss (gan.losses.style_loss on a frozen classifier's feature maps). The feature
         # net is kept in a list, not as a submodule: its weights ship with the package and stay out of checkpoints,
         # so a run with and without the term have the same state_dict keys (fine-tuning and resume load either).
@@ -265,7 +270,7 @@ class GAN(L.LightningModule):
         if self.lr_decay_start < 1.0:
             step = int(self.d_steps) + int(self.g_steps)  # global steps, from counters that resume restores
             set_learning_rates((g_opt, d_opt), ramp_down_factor(step, self.total_steps, self.lr_decay_start,
-                                                                self.lr_decay_final))
+                                                                self.lr_decay_final, self.lr_decay_end))
         logs = self._discriminator_step(real, real_y, d_opt)
         if int(self.d_steps) % self.n_critic == 0:
             logs.update(self._generator_step(real, g_opt))

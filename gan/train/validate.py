@@ -38,6 +38,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "optim.discriminator.lr": (lambda v: _is_number(v) and v > 0, "a number > 0"),
     "optim.lr_decay.start": (lambda v: _is_number(v) and 0 <= v <= 1, "a fraction of the run in [0, 1] (1: off)"),
     "optim.lr_decay.final": (lambda v: _is_number(v) and v >= 0, "a number >= 0 (the lr factor at the end)"),
+    "optim.lr_decay.end": (lambda v: _is_number(v) and 0 < v <= 1, "a fraction of the run in (0, 1] (the ramp's end)"),
     "loss.gradient_penalty_weight": (lambda v: _is_number(v) and v >= 0, "a number >= 0"),
     "loss.r1_weight": (lambda v: _is_number(v) and v >= 0, "a number >= 0"),
     "loss.r1_every": (lambda v: _is_int(v) and v > 0, "a positive integer"),
@@ -61,6 +62,10 @@ def validate(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key, default=_ABSENT)
         if value is not _ABSENT and not ok(value):
             raise ConfigValueError(f"{key}={value!r}: must be {must_be}")
+    decay = OmegaConf.select(cfg, "optim.lr_decay", default=None)
+    if decay is not None and decay.get("start", 1.0) < 1.0 and decay.get("end", 1.0) <= decay.get("start", 1.0):
+        raise ConfigValueError(f"optim.lr_decay.end={decay.end!r} must come after optim.lr_decay.start="
+                               f"{decay.start!r} (both fractions of trainer.max_steps)")
     model_kind, data_kind = cfg.model.get("data_kind"), cfg.data.get("kind")
     if model_kind and data_kind and model_kind != data_kind:
         raise ConfigValueError(
