@@ -62,10 +62,11 @@ def validate(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key, default=_ABSENT)
         if value is not _ABSENT and not ok(value):
             raise ConfigValueError(f"{key}={value!r}: must be {must_be}")
-    decay = OmegaConf.select(cfg, "optim.lr_decay", default=None)
-    if decay is not None and decay.get("start", 1.0) < 1.0 and decay.get("end", 1.0) <= decay.get("start", 1.0):
-        raise ConfigValueError(f"optim.lr_decay.end={decay.end!r} must come after optim.lr_decay.start="
-                               f"{decay.start!r} (both fractions of trainer.max_steps)")
+    decay = OmegaConf.select(cfg, "optim.lr_decay", default=None) or {}
+    start, end = decay.get("start", 1.0), decay.get("end", 1.0)
+    if start < 1.0 and end <= start:
+        raise ConfigValueError(f"optim.lr_decay.end={end!r} must come after optim.lr_decay.start={start!r} (both "
+                               "fractions of trainer.max_steps)")
     model_kind, data_kind = cfg.model.get("data_kind"), cfg.data.get("kind")
     if model_kind and data_kind and model_kind != data_kind:
         raise ConfigValueError(
