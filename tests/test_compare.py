@@ -232,3 +232,55 @@ def test_a_plot_of_only_infinite_values_says_why_it_is_empty(tmp_path, monkeypat
     monkeypatch.setattr(matplotlib.axes.Axes, "text", recording_text)
     plot_metric(comparison, "fid", tmp_path / "fid.png")
     assert any("every value of fid is infinite" in text for text in texts), texts
+
+
+def _with_lr_decay(path: Path, end: float | None) -> Path:
+    """The run's config with the ramp-down keys as gan-train writes them; end None: a run from before `end` existed."""
+    config = yaml.safe_load((path / ".hydra" / "config.yaml").read_text())
+    config["optim"]["lr_decay"] = {"start": 0.7, "final": 0.0, **({} if end is None else {"end": end})}
+    config["module"] = {"lr_decay_start": "${optim.lr_decay.start}",
+                        **({} if end is None else {"lr_decay_end": "${optim.lr_decay.end}"})}
+    (path / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_a_key_added_later_at_its_old_value_does_not_split_a_study(tmp_path):
+    old = [_with_lr_decay(make_run(tmp_path / f"old{s}", loss="ns", seed=s, fids=[10.0 + s]), None) for s in (0, 1)]
+    new = _with_lr_decay(make_run(tmp_path / "new", loss="ns", seed=2, fids=[12.0]), 1.0)
+    held = _with_lr_decay(make_run(tmp_path / "held", loss="ns", seed=0, fids=[20.0]), 0.7)
+    runs = [load_run(p) for p in (*old, new, held)]
+    assert [r.filled for r in runs] == [["optim.lr_decay.end", "module.lr_decay_end"]] * 2 + [[], []]
+    result = compare(runs)
+    # the runs from before the key trained to the end of the run (end = 1.0): one group with the new run at 1.0
+    assert result.group_keys == ["optim.lr_decay.end"]
+    assert [(g.key, sorted(r.seed for r in g.runs)) for g in result.groups] == [((1.0,), [0, 1, 2]), ((0.7,), [0])]
+    from gan.compare import to_markdown
+
+    assert "- `optim.lr_decay.end` = 1.0: 2 run(s)" in to_markdown(result)
+    # a config without the anchor (not a run of this project's ramp) gets nothing
+    assert load_run(make_run(tmp_path / "other", loss="ns", seed=0, fids=[1.0])).filled == []
+
+
+def test_keys_added_later_take_the_value_resume_and_the_defaults_give(compose_config):
+    """Each filled key exists in today's config next to its anchor, its default is its old value, and a stored config
+    without it resolves to that value when resumed (conf/train.yaml's oc.select): compare and resume agree."""
+    from omegaconf import OmegaConf
+
+    from gan.compare.runs import KEYS_ADDED_LATER
+    from gan.train.builders import to_container
+    from gan.train.resume import resumed_config
+
+    composed = compose_config("resume=runs/old")
+    stored = to_container(composed)
+    for key, (anchor, value) in KEYS_ADDED_LATER.items():
+        assert OmegaConf.select(composed, anchor) is not None, anchor
+        assert OmegaConf.select(composed, key) == value, key
+        parent, _, leaf = key.rpartition(".")
+        node = stored
+        for part in parent.split("."):
+            node = node[part]
+        del node[leaf]
+    cfg = resumed_config(composed, stored, ["resume=runs/old"])
+    # the value the module trains with (optim.lr_decay.end stays absent: the stored config is the run's record)
+    assert cfg.module.lr_decay_end == KEYS_ADDED_LATER["module.lr_decay_end"][1]
+    assert OmegaConf.select(cfg, "optim.lr_decay.end") is None

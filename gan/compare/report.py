@@ -99,6 +99,11 @@ def to_markdown(comparison: Comparison, title: str = "Comparison", plots: list[P
         lines += [f"- `{k}`: {', '.join(f'`{o}`' for o in v)}" for k, v in moved.items()]
     if not c.group_keys:
         lines += ["", "The runs differ only in seed (and run names): one group."]
+    filled = _filled_keys(c)
+    if filled:
+        lines += ["", "Keys added to the config after some of these runs were made, given the value those runs "
+                  "trained with (gan/compare/runs.py, KEYS_ADDED_LATER):"]
+        lines += [f"- `{key}` = {value!r}: {count} run(s)" for key, (value, count) in filled.items()]
     if references:
         lines += ["", f"Reference values of `{c.metric}` (same protocol, given to gan-compare): "
                   + ", ".join(f"{label} = {value:g}" for label, value in references.items())]
@@ -123,6 +128,18 @@ def to_markdown(comparison: Comparison, title: str = "Comparison", plots: list[P
     else:
         lines.append("None: every run finished and was evaluated.")
     return "\n".join(lines) + "\n"
+
+
+def _filled_keys(c: Comparison) -> dict[str, tuple[Any, int]]:
+    """Key -> (value filled in, how many of the listed runs got it)."""
+    filled: dict[str, tuple[Any, int]] = {}
+    # a run with problems can be both counted in a group and listed as excluded: count it once
+    listed = {id(run): run for run in [run for group in c.groups for run in group.runs] + c.excluded}
+    for run in listed.values():
+        for key in run.filled:
+            value, count = filled.get(key, (run.config[key], 0))
+            filled[key] = (value, count + 1)
+    return filled
 
 
 def _wall_time(s: RunSummary) -> float:

@@ -30,6 +30,15 @@ METRICS_FILE = "metrics.csv"
 # Bookkeeping columns of an evaluation row: never metrics to compare.
 NON_METRIC_COLUMNS = frozenset({"global_step", "step", "epoch", "elapsed_s", "eval_s", "protocol"})
 
+# Config keys added after runs had been made: key -> (a key every run of before had in the same place, the value that
+# gives what those runs trained with). A run whose config has the anchor but not the key gets that value, so a study
+# that mixes runs from before and after the key does not split on it. Only keys whose old behaviour is one value
+# belong here; conf/train.yaml's oc.select defaults give resume the same values (tests/test_compare.py checks both).
+KEYS_ADDED_LATER: dict[str, tuple[str, Any]] = {
+    "optim.lr_decay.end": ("optim.lr_decay.start", 1.0),
+    "module.lr_decay_end": ("module.lr_decay_start", 1.0),
+}
+
 
 @dataclass
 class EvalRow:
@@ -52,6 +61,7 @@ class Run:
     status_elapsed_s: float | None = None
     rows: list[EvalRow] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # why the run cannot go into the table (empty: it can)
+    filled: list[str] = field(default_factory=list)  # KEYS_ADDED_LATER given their old value (the run predates them)
 
     @property
     def seed(self) -> Any:
@@ -110,6 +120,16 @@ def _read_config(path: Path) -> dict[str, Any]:
         return flatten(OmegaConf.to_container(conf, resolve=True))
     except Exception:  # noqa: BLE001 - any resolver failure: fall back to the text as written
         return flatten(OmegaConf.to_container(conf, resolve=False))
+
+
+def fill_keys_added_later(config: dict[str, Any]) -> list[str]:
+    """Give a flattened config from before a key existed that key's old value (KEYS_ADDED_LATER); the keys filled."""
+    filled = []
+    for key, (anchor, value) in KEYS_ADDED_LATER.items():
+        if key not in config and anchor in config:
+            config[key] = value
+            filled.append(key)
+    return filled
 
 
 def _number(text: str | None) -> float | None:
@@ -172,6 +192,7 @@ def load_run(path: Path) -> Run:
     run = Run(path=path)
     try:
         run.config = _read_config(path / CONFIG_FILE)
+        run.filled = fill_keys_added_later(run.config)
     except Exception as error:  # noqa: BLE001 - a broken config is reported, not fatal for the whole comparison
         run.problems.append(f"unreadable {CONFIG_FILE}: {error}")
     try:
