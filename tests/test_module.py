@@ -198,3 +198,40 @@ def test_lr_ramp_down_settings_are_checked(compose_config):
     with pytest.raises(ConfigValueError, match="must come after optim.lr_decay.start=0.5"):
         validate(compose_config("optim.lr_decay.start=0.5", "optim.lr_decay.end=0.4"))
     validate(compose_config("optim.lr_decay.start=0.5", "optim.lr_decay.end=0.75"))
+
+
+def test_r1_weight_fades_to_zero_over_its_ramp(compose_config):
+    """loss.r1_decay: the weight of the lr ramp's shape, to 0 at `end`; the D steps after it compute no R1."""
+    from gan import losses
+
+    def r1_calls(*overrides):
+        cfg = compose_config(*TINY_DCGAN, "loss.r1_weight=2.0", "loss.r1_every=1", "trainer.max_steps=8", *overrides)
+        L.seed_everything(cfg.seed)
+        module = build_module(cfg)
+        steps = []
+
+        def recording_r1(logits, x):  # the global step of each R1 term, and the weight it got
+            steps.append((int(module.d_steps) + int(module.g_steps), module.current_r1_weight()))
+            return losses.r1_penalty(logits, x)
+
+        module.r1_penalty = recording_r1
+        L.Trainer(max_steps=8, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                  enable_model_summary=False).fit(module, datamodule=build_datamodule(cfg))
+        return steps
+
+    # D updates at global steps 0, 2, 4, 6 (a G update after each); constant weight: R1 on every one
+    assert r1_calls() == [(0, 2.0), (2, 2.0), (4, 2.0), (6, 2.0)]
+    # from 25 % (step 2) to 75 % (step 6): 2.0 until step 2, half of it at step 4, nothing from step 6 on
+    assert r1_calls("loss.r1_decay.start=0.25", "loss.r1_decay.end=0.75") == [(0, 2.0), (2, 2.0), (4, 1.0)]
+
+
+def test_r1_ramp_settings_are_checked(compose_config):
+    from gan.train.validate import ConfigValueError, validate
+
+    with pytest.raises(ConfigValueError, match="loss.r1_decay.start"):
+        validate(compose_config("loss.r1_decay.start=-0.1"))
+    with pytest.raises(ConfigValueError, match="must come after loss.r1_decay.start=0.5"):
+        validate(compose_config("loss.r1_decay.start=0.5", "loss.r1_decay.end=0.5"))
+    with pytest.raises(ValueError, match="loss.r1_decay end"):
+        build_module(compose_config(*TINY_DCGAN, "loss.r1_decay.start=0.5", "loss.r1_decay.end=0.25"))
+    validate(compose_config("loss.r1_decay.start=0.5", "loss.r1_decay.end=0.75"))

@@ -37,6 +37,10 @@ NON_METRIC_COLUMNS = frozenset({"global_step", "step", "epoch", "elapsed_s", "ev
 KEYS_ADDED_LATER: dict[str, tuple[str, Any]] = {
     "optim.lr_decay.end": ("optim.lr_decay.start", 1.0),
     "module.lr_decay_end": ("module.lr_decay_start", 1.0),
+    "loss.r1_decay.start": ("loss.r1_weight", 1.0),
+    "loss.r1_decay.end": ("loss.r1_weight", 1.0),
+    "module.r1_decay_start": ("module.r1_weight", 1.0),
+    "module.r1_decay_end": ("module.r1_weight", 1.0),
 }
 
 

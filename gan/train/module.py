@@ -39,6 +39,14 @@ class RunawayLossWarning(UserWarning):
     """A loss is finite but far outside any sane range: the run is probably diverging."""
 
 
+def _check_ramp(name: str, start: float, end: float) -> None:
+    """A ramp of gan/train/lr_schedule.py: start in [0, 1] (1: off), end in (0, 1] and after start."""
+    if not 0.0 <= start <= 1.0 or not 0.0 < end <= 1.0:
+        raise ValueError(f"{name} start must be in [0, 1] and end in (0, 1], got {start}, {end}")
+    if start < 1.0 and end <= start:
+        raise ValueError(f"{name} end ({end}) must come after its start ({start})")
+
+
 class NonFiniteLossError(FloatingPointError):
     """A loss became NaN or inf; training stops so no broken weights are written over good checkpoints."""
 
@@ -59,6 +67,8 @@ class GAN(L.LightningModule):
         gradient_penalty_weight: float = 0.0,
         r1_weight: float = 0.0,
         r1_every: int = 1,
+        r1_decay_start: float = 1.0,
+        r1_decay_end: float = 1.0,
         gradient_penalty: Penalty = losses.gradient_penalty,
         r1_penalty: Penalty = losses.r1_penalty,
         augment: Callable[[Tensor], Tensor] | None = None,
@@ -89,6 +99,11 @@ class GAN(L.LightningModule):
         self.ema_decay, self.ema_start_step, self.ema_rampup = ema_decay, ema_start_step, ema_rampup
         self.gradient_penalty, self.gradient_penalty_weight = plain_partial(gradient_penalty), gradient_penalty_weight
         self.r1_penalty, self.r1_weight, self.r1_every = plain_partial(r1_penalty), r1_weight, r1_every
+        # R1's weight can fade to 0 over a part of the run (the lr ramp's shape, gan/train/lr_schedule.py): on grid25 a
+        # small R1 covers every mode but holds G's samples loose; faded once the modes are covered, they stay covered
+        # and part of the lost precision comes back (experiments/toy_pacgan/RESULTS.md, stop 28).
+        _check_ramp("loss.r1_decay", r1_decay_start, r1_decay_end)
+        self.r1_decay_start, self.r1_decay_end = r1_decay_start, r1_decay_end
         self.augment = augment
         self.freeze_d_blocks = freeze_d_blocks
         self._freeze_discriminator_blocks(freeze_d_blocks)
@@ -114,11 +129,9 @@ class GAN(L.LightningModule):
         self.runaway_loss = runaway_loss
         self._warned_runaway = False
         # Linear learning-rate ramp-down over the run's end (gan/train/lr_schedule.py); start 1.0 switches it off.
-        if not 0.0 <= lr_decay_start <= 1.0 or lr_decay_final < 0.0 or not 0.0 < lr_decay_end <= 1.0:
-            raise ValueError(f"lr_decay start must be in [0, 1], final >= 0 and end in (0, 1], got {lr_decay_start}, "
-                             f"{lr_decay_final}, {lr_decay_end}")
-        if lr_decay_start < 1.0 and lr_decay_end <= lr_decay_start:
-            raise ValueError(f"lr_decay end ({lr_decay_end}) must come after its start ({lr_decay_start})")
+        if lr_decay_final < 0.0:
+            raise ValueError(f"lr_decay final must be >= 0, got {lr_decay_final}")
+        _check_ramp("lr_decay", lr_decay_start, lr_decay_end)
         self.lr_decay_start, self.lr_decay_final, self.total_steps = lr_decay_start, lr_decay_final, total_steps
         self.lr_decay_end = lr_decay_end
         # Optional style term in G's loss (gan.losses.style_loss on a frozen classifier's feature maps). The feature
@@ -129,6 +142,11 @@ class GAN(L.LightningModule):
                              "style_loss.layers")
         self.style_weight, self.style_layers = style_weight, list(style_layers)
         self._style_net: list[nn.Module] = [style_features()] if style_weight > 0 else []
+
+    def current_r1_weight(self) -> float:
+        """R1's weight at this global step: loss.r1_weight, faded linearly to 0 over loss.r1_decay (if set)."""
+        step = int(self.d_steps) + int(self.g_steps)  # global steps, from counters that resume restores
+        return self.r1_weight * ramp_down_factor(step, self.total_steps, self.r1_decay_start, 0.0, self.r1_decay_end)
 
     # ----------------------------------------------------------------------------------------------- properties
     @property
@@ -204,7 +222,8 @@ class GAN(L.LightningModule):
         z, fake_y = self._random_inputs(real.shape[0])
         with torch.no_grad():
             fake = self.generator(z, fake_y)
-        apply_r1 = self.r1_weight > 0 and int(self.d_steps) % self.r1_every == 0
+        r1_weight = self.current_r1_weight()
+        apply_r1 = r1_weight > 0 and int(self.d_steps) % self.r1_every == 0
         real_in = self._augmented(real).detach().requires_grad_(apply_r1)
         real_logits = self.discriminator(real_in, real_y)
         fake_logits = self.discriminator(self._augmented(fake), fake_y)
@@ -217,7 +236,7 @@ class GAN(L.LightningModule):
         if apply_r1:
             r1 = self.r1_penalty(real_logits, real_in)
             # Lazy regularisation (StyleGAN2): applying every r1_every steps, scaled by r1_every, keeps the strength.
-            loss = loss + self.r1_weight * self.r1_every * r1
+            loss = loss + r1_weight * self.r1_every * r1
             logs["loss/r1"] = r1.detach()
         self._check_finite("discriminator loss", loss)
         d_opt.zero_grad(set_to_none=True)

@@ -42,6 +42,8 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "loss.gradient_penalty_weight": (lambda v: _is_number(v) and v >= 0, "a number >= 0"),
     "loss.r1_weight": (lambda v: _is_number(v) and v >= 0, "a number >= 0"),
     "loss.r1_every": (lambda v: _is_int(v) and v > 0, "a positive integer"),
+    "loss.r1_decay.start": (lambda v: _is_number(v) and 0 <= v <= 1, "a fraction of the run in [0, 1] (1: off)"),
+    "loss.r1_decay.end": (lambda v: _is_number(v) and 0 < v <= 1, "a fraction of the run in (0, 1] (R1 off after it)"),
     "model.latent_dim": (lambda v: _is_int(v) and v > 0, "a positive integer"),
     "model.num_classes": (lambda v: _is_int(v) and v >= 0, "an integer >= 0 (0: unconditional)"),
     "model.ema.decay": (lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
@@ -62,11 +64,12 @@ def validate(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key, default=_ABSENT)
         if value is not _ABSENT and not ok(value):
             raise ConfigValueError(f"{key}={value!r}: must be {must_be}")
-    decay = OmegaConf.select(cfg, "optim.lr_decay", default=None) or {}
-    start, end = decay.get("start", 1.0), decay.get("end", 1.0)
-    if start < 1.0 and end <= start:
-        raise ConfigValueError(f"optim.lr_decay.end={end!r} must come after optim.lr_decay.start={start!r} (both "
-                               "fractions of trainer.max_steps)")
+    for ramp in ("optim.lr_decay", "loss.r1_decay"):
+        decay = OmegaConf.select(cfg, ramp, default=None) or {}
+        start, end = decay.get("start", 1.0), decay.get("end", 1.0)
+        if start < 1.0 and end <= start:
+            raise ConfigValueError(f"{ramp}.end={end!r} must come after {ramp}.start={start!r} (both fractions of "
+                                   "trainer.max_steps)")
     model_kind, data_kind = cfg.model.get("data_kind"), cfg.data.get("kind")
     if model_kind and data_kind and model_kind != data_kind:
         raise ConfigValueError(
