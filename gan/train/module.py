@@ -145,8 +145,14 @@ class GAN(L.LightningModule):
 
     def current_r1_weight(self) -> float:
         """R1's weight at this global step: loss.r1_weight, faded linearly to 0 over loss.r1_decay (if set)."""
-        step = int(self.d_steps) + int(self.g_steps)  # global steps, from counters that resume restores
-        return self.r1_weight * ramp_down_factor(step, self.total_steps, self.r1_decay_start, 0.0, self.r1_decay_end)
+        if self.r1_weight == 0 or self.r1_decay_start >= 1.0:  # no counter reads (a device sync on a GPU) per step
+            return self.r1_weight
+        return self.r1_weight * ramp_down_factor(self._counted_global_step(), self.total_steps, self.r1_decay_start,
+                                                 0.0, self.r1_decay_end)
+
+    def _counted_global_step(self) -> int:
+        """D + G updates so far, from the counter buffers that resume restores (the ramps' clock)."""
+        return int(self.d_steps) + int(self.g_steps)
 
     # ----------------------------------------------------------------------------------------------- properties
     @property
@@ -287,9 +293,9 @@ class GAN(L.LightningModule):
         real_y = labels if self.num_classes else None
         g_opt, d_opt = self.optimizers()
         if self.lr_decay_start < 1.0:
-            step = int(self.d_steps) + int(self.g_steps)  # global steps, from counters that resume restores
-            set_learning_rates((g_opt, d_opt), ramp_down_factor(step, self.total_steps, self.lr_decay_start,
-                                                                self.lr_decay_final, self.lr_decay_end))
+            factor = ramp_down_factor(self._counted_global_step(), self.total_steps, self.lr_decay_start,
+                                      self.lr_decay_final, self.lr_decay_end)
+            set_learning_rates((g_opt, d_opt), factor)
         logs = self._discriminator_step(real, real_y, d_opt)
         if int(self.d_steps) % self.n_critic == 0:
             logs.update(self._generator_step(real, g_opt))
