@@ -47,6 +47,19 @@ def _check_ramp(name: str, start: float, end: float) -> None:
         raise ValueError(f"{name} end ({end}) must come after its start ({start})")
 
 
+def _ignore_one_channel_grad_stride_warning() -> None:
+    """Silence DDP's "Grad strides do not match bucket view strides" for weights with one input channel only.
+
+    A weight of shape (out, 1, k, k) (D's first convolution on grayscale images) is the same memory in both layouts;
+    channels_last gives its size-1 dimension stride 1, and DDP builds its gradient bucket with those strides. R1's
+    double backward returns that weight's gradient with the contiguous stride instead, so DDP copies it into the
+    bucket (correct values; a copy of a few hundred numbers) and warns on every process. Any other shape still warns.
+    """
+    one_input_channel = r"grad\.sizes\(\) = \[\d+, 1, \d+, \d+\]"
+    ddp_stride_warning = r"(?s)Grad strides do not match bucket view strides\..*"
+    warnings.filterwarnings("ignore", message=ddp_stride_warning + one_input_channel, category=UserWarning)
+
+
 class NonFiniteLossError(FloatingPointError):
     """A loss became NaN or inf; training stops so no broken weights are written over good checkpoints."""
 
@@ -111,6 +124,7 @@ class GAN(L.LightningModule):
         if channels_last:
             self.generator.to(memory_format=torch.channels_last)
             self.discriminator.to(memory_format=torch.channels_last)
+            _ignore_one_channel_grad_stride_warning()
         if compile_networks:
             # In-place nn.Module.compile keeps state_dict keys unchanged, so checkpoints stay portable.
             self.generator.compile()
