@@ -138,3 +138,53 @@ def test_gan_eval_real_vs_real_writes_the_floor(tmp_path):
 def test_gan_eval_real_vs_real_needs_data(tmp_path):
     with pytest.raises(ValueError, match="data=<name>"):
         evaluate(make_config("mode=real_vs_real", config_name="eval"), tmp_path)
+
+
+def test_dataset_sampler_serves_all_items_in_order_or_a_seeded_random_subset():
+    """The real-vs-real floor at fewer than all held-out items: each seed its own subset (so the seeds show the
+    floor's spread at that size), the same subset for the same seed, and never an item twice."""
+    from gan.cli.evaluate import dataset_sampler
+
+    items = [(torch.full((1,), float(i)), 0) for i in range(20)]
+
+    def drawn(n: int, seed: int) -> list[int]:
+        sample = dataset_sampler(items, n, batch_size=3, seed=seed)
+        return [int(v) for size, chunk_seed in chunk_plan(n, 3, seed) for v in sample(size, chunk_seed).flatten()]
+
+    assert drawn(20, 0) == list(range(20)) == drawn(20, 5)
+    first, again, other = drawn(8, 0), drawn(8, 0), drawn(8, 1)
+    assert first == again and len(set(first)) == 8 and set(first) != set(other)
+    assert set(first) <= set(range(20)) and first != list(range(8))
+
+
+def test_gan_eval_floor_scores_the_generator_and_the_held_out_data_at_one_size(tmp_path):
+    """floor=true: G and the real-vs-real floor both at the held-out split's size, the floor's figures those of
+    `mode=real_vs_real` at that size, both in results.json and results.csv under their own protocol ids."""
+    import csv
+
+    from tests.test_metrics_train import FAST_METRICS
+    from tests.training_helpers import train_tiny
+
+    run_dir, cache = tmp_path / "run", f"metrics.cache_dir={tmp_path / 'cache'}"
+    train_tiny(run_dir, *FAST_METRICS, cache, "trainer.max_steps=2", "eval_every_n_steps=2")
+    result = evaluate(make_config(f"ckpt={run_dir}", "floor=true", "seeds=[0,1]", config_name="eval"),
+                      tmp_path / "eval")
+    floor = result["floor"]
+    assert result["num_fake_samples"] == floor["num_fake_samples"] == 359  # digits' test split
+    assert "/fake359/" in result["protocol"] and "/fake359/" in floor["protocol"]
+    assert floor["protocol"].endswith("/fake:" + floor["heldout"]) and floor["heldout"].startswith("digits-r16-test")
+    alone = evaluate(make_config("mode=real_vs_real", "data=digits", "data.resolution=16", "metrics=classifier",
+                                 *FAST_METRICS[1:], cache, "seeds=[0,1]", config_name="eval"), tmp_path / "rvr")
+    assert floor["protocol"] == alone["protocol"]
+    for mine, theirs in zip(floor["rows"], alone["rows"], strict=True):
+        assert mine["fid"] == pytest.approx(theirs["fid"], rel=1e-9)
+    assert result["summary"]["fid"]["mean"] > floor["summary"]["fid"]["mean"]  # two steps of training: far off
+    with open(tmp_path / "eval" / "results.csv", newline="") as handle:
+        protocols = [row["protocol"] for row in csv.DictReader(handle)]
+    assert protocols == [result["protocol"]] * 2 + [floor["protocol"]] * 2
+    fewer = evaluate(make_config(f"ckpt={run_dir}", "floor=true", "n=100", "seeds=[0,1]", config_name="eval"),
+                     tmp_path / "fewer")
+    assert fewer["num_fake_samples"] == fewer["floor"]["num_fake_samples"] == 100
+    assert fewer["floor"]["rows"][0]["fid"] != fewer["floor"]["rows"][1]["fid"]  # a random subset per seed
+    with pytest.raises(ValueError, match="at most the test split's 359 items"):
+        evaluate(make_config(f"ckpt={run_dir}", "floor=true", "n=1000", config_name="eval"), tmp_path / "bad")

@@ -100,8 +100,9 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     settings = OmegaConf.to_container(merged.metrics, resolve=True)
     # A class-conditional G is also scored per class (cond_acc, intra_fid), as during training.
     conditioning = model_conditioning(loaded.latent_dim, loaded.num_classes)
-    evaluator = build_evaluator(settings, build_dataset_factory(merged), cfg.device, num_fake_samples=cfg.n,
-                                conditioning=conditioning)
+    make_dataset = build_dataset_factory(merged)
+    n = floor_size(cfg, make_dataset, merged.data.name) if cfg.get("floor") else cfg.n
+    evaluator = build_evaluator(settings, make_dataset, cfg.device, num_fake_samples=n, conditioning=conditioning)
     sample = generator_sampler(loaded.generator, loaded.latent_dim, loaded.num_classes, cfg.device)
     # progress on stderr, so the table on stdout stays clean for a pipe
     rows = [{"seed": seed, **evaluator.evaluate(
@@ -110,7 +111,24 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     result = {"checkpoint": str(loaded.path), "checkpoint_sha256": loaded.sha256, "global_step": loaded.global_step,
               "protocol": evaluator.protocol, "metrics_source": source, "num_fake_samples": evaluator.num_fake_samples,
               "seeds": seeds, "rows": rows, "summary": summarise(rows)}
+    if cfg.get("floor"):
+        result["floor"] = real_vs_real_rows(settings, make_dataset, cfg.heldout_split, n, seeds, cfg.device,
+                                            merged.data.name)
     return write_results(result, out_dir)
+
+
+def floor_size(cfg: DictConfig, make_dataset: Any, data_name: str) -> int:
+    """floor=true: the sample count at which G and the real-vs-real floor are both scored, the held-out split's size
+    unless n asks for fewer. FID falls with the sample count (a bias of about c / n), so a generator scored on 10,000
+    samples and a floor of a few hundred held-out images are not comparable; at one size they are."""
+    available = len(make_dataset(cfg.heldout_split))
+    if cfg.n is None:
+        return available
+    if not 2 <= int(cfg.n) <= available:
+        raise ValueError(f"floor=true scores G and the real data at one sample size, at most the {cfg.heldout_split} "
+                         f"split's {available} items of data={data_name}; got n={cfg.n}. Use n=null (all of them) "
+                         f"or n<={available}")
+    return int(cfg.n)
 
 
 def with_reference_data(cfg: DictConfig, train_cfg: DictConfig) -> DictConfig:
@@ -145,26 +163,36 @@ def run_real_vs_real(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         merged.metrics = compose_config("eval", [f"metrics={DEFAULT_METRICS[kind]}"]).metrics
         source = f"metrics={DEFAULT_METRICS[kind]} (default for data.kind={kind})"
     settings = OmegaConf.to_container(merged.metrics, resolve=True)
-    make_dataset = build_dataset_factory(merged)
-    heldout = make_dataset(cfg.heldout_split)
-    count = len(heldout) if cfg.n is None else int(cfg.n)
-    if not 1 <= count <= len(heldout):
-        raise ValueError(f"n={cfg.n} but the {cfg.heldout_split} split of data={cfg.data.name} has {len(heldout)} "
-                         "items; use n=null for all of them")
-    evaluator = build_evaluator(settings, make_dataset, cfg.device, num_fake_samples=count)
-    protocol = f"{evaluator.protocol}/fake:{heldout.fingerprint}"
-    rows = []
-    for seed in seeds:
-        sample = dataset_sampler(heldout, count, evaluator.batch_size, seed)
-        rows.append({"seed": seed, **evaluator.evaluate(sample, seed, device=cfg.device)})
-    result = {"mode": "real_vs_real", "heldout": heldout.fingerprint, "protocol": protocol, "metrics_source": source,
-              "num_fake_samples": count, "seeds": seeds, "rows": rows, "summary": summarise(rows)}
+    floor = real_vs_real_rows(settings, build_dataset_factory(merged), cfg.heldout_split, cfg.n, seeds, cfg.device,
+                              cfg.data.name)
+    result = {"mode": "real_vs_real", "metrics_source": source, "seeds": seeds, **floor}
     return write_results(result, out_dir)
 
 
+def real_vs_real_rows(settings: dict[str, Any], make_dataset: Any, heldout_split: str, n: int | None,
+                      seeds: list[int], device: str, data_name: str) -> dict[str, Any]:
+    """The floor: `n` items of the held-out split (null: all of them) scored as generated samples, one row per seed.
+    With fewer than all, each seed scores its own random subset, so the rows show the floor's spread at that size."""
+    heldout = make_dataset(heldout_split)
+    count = len(heldout) if n is None else int(n)
+    if not 1 <= count <= len(heldout):
+        raise ValueError(f"n={n} but the {heldout_split} split of data={data_name} has {len(heldout)} items; use "
+                         "n=null for all of them")
+    evaluator = build_evaluator(settings, make_dataset, device, num_fake_samples=count)
+    rows = []
+    for seed in seeds:
+        sample = dataset_sampler(heldout, count, evaluator.batch_size, seed)
+        rows.append({"seed": seed, **evaluator.evaluate(sample, seed, device=device)})
+    return {"heldout": heldout.fingerprint, "protocol": f"{evaluator.protocol}/fake:{heldout.fingerprint}",
+            "num_fake_samples": count, "rows": rows, "summary": summarise(rows)}
+
+
 def dataset_sampler(dataset: Dataset, num_samples: int, batch_size: int, seed: int) -> Sampler:
-    """A stand-in generator that returns the first `num_samples` items of `dataset` in order: the evaluator asks for
-    the chunks of its plan (size, chunk seed) of `seed`, each answered by the items at that chunk's offset."""
+    """A stand-in generator that returns `num_samples` items of `dataset`: all of them in order, or fewer, a random
+    subset drawn from `seed`. The evaluator asks for the chunks of its plan (size, chunk seed) of `seed`, each
+    answered by the items at that chunk's offset."""
+    order = (range(num_samples) if num_samples == len(dataset)
+             else torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:num_samples].tolist())
     offsets, start = {}, 0
     for size, chunk_seed in chunk_plan(num_samples, batch_size, seed):
         offsets[(size, chunk_seed)] = start
@@ -172,7 +200,7 @@ def dataset_sampler(dataset: Dataset, num_samples: int, batch_size: int, seed: i
 
     def sample(n: int, chunk_seed: int) -> Tensor:
         first = offsets[(n, chunk_seed)]
-        return torch.stack([torch.as_tensor(dataset[i][0]) for i in range(first, first + n)])
+        return torch.stack([torch.as_tensor(dataset[order[i]][0]) for i in range(first, first + n)])
 
     return sample
 
@@ -186,6 +214,9 @@ def write_results(result: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         writer.writeheader()
         for row in result["rows"]:
             writer.writerow({**row, "protocol": result["protocol"]})
+        # floor=true: the real-vs-real rows under their own protocol id (it ends with /fake:<held-out set>)
+        for row in result.get("floor", {}).get("rows", []):
+            writer.writerow({**row, "protocol": result["floor"]["protocol"]})
     print(format_table(result))
     print(f"written: {out_dir / RESULTS_JSON}, {out_dir / RESULTS_CSV}")
     return result
@@ -199,12 +230,24 @@ def format_table(result: dict[str, Any]) -> str:
         title = f"{result['checkpoint']} (global step {step if step is not None else '?'}), {result['metrics_source']}"
     lines = [title,
              f"protocol: {result['protocol']}",
-             f"seeds: {result['seeds']}  ({len(result['seeds'])} evaluations of {result['num_fake_samples']} samples)",
-             f"{'metric':<14} {'mean':>12} {'± std':>12}"]
-    for key, stats in result["summary"].items():
+             f"seeds: {result['seeds']}  ({len(result['seeds'])} evaluations of {result['num_fake_samples']} samples)"]
+    lines += _metric_lines(result["summary"])
+    floor = result.get("floor")
+    if floor:
+        lines += [f"the floor at the same sample size: {floor['heldout']} as the generated set",
+                  f"protocol: {floor['protocol']}", *_metric_lines(floor["summary"])]
+        if "fid" in floor["summary"] and "fid" in result["summary"]:
+            ratio = result["summary"]["fid"]["mean"] / floor["summary"]["fid"]["mean"]
+            lines.append(f"fid: {ratio:.3g} x the floor's ({result['num_fake_samples']} samples each)")
+    return "\n".join(lines)
+
+
+def _metric_lines(summary: dict[str, dict[str, float]]) -> list[str]:
+    lines = [f"{'metric':<14} {'mean':>12} {'± std':>12}"]
+    for key, stats in summary.items():
         std = "" if math.isnan(stats["std"]) else f"{stats['std']:.4g}"
         lines.append(f"{key:<14} {stats['mean']:>12.4g} {'± ' + std if std else '':>12}")
-    return "\n".join(lines)
+    return lines
 
 
 @hydra.main(config_path=str(CONFIG_DIR), config_name="eval", version_base="1.3")
