@@ -228,6 +228,10 @@ def _print_summary(cfg: DictConfig, run_dir: Path, trainer: L.Trainer, score: fl
     lines = [f"Run finished at global step {trainer.global_step}. Results in {run_dir}/"]
     if cfg.metrics.get("monitor"):
         lines.append(f"  best {cfg.metrics.monitor}: {score:.4f}")
+        if cfg.metrics.get("kind") == "image":
+            # FID falls with the sample count: a floor of a few hundred held-out images is comparable only at its size
+            lines.append(f"  against real data's floor, at one sample size: gan-eval ckpt={run_dir} which=best "
+                         "floor=true")
         for key, value in sorted(trainer.callback_metrics.items()):
             if not key.startswith(("loss/", "d_", "g_steps")):
                 lines.append(f"  last {key}: {float(value):.4f}")
