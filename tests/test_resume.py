@@ -128,6 +128,18 @@ def test_resume_needs_an_existing_checkpoint(tmp_path: Path):
         train_tiny(tmp_path / "run", "trainer.max_steps=2", f"resume={tmp_path}")
 
 
+def test_resuming_a_finished_run_without_more_steps_is_refused_and_leaves_it_untouched(tmp_path: Path):
+    run_dir = tmp_path / "run"
+    train_tiny(run_dir, "trainer.max_steps=4")
+    files = {path: path.read_bytes() for path in sorted(run_dir.rglob("*")) if path.is_file()}
+    for steps in (4, 2):
+        with pytest.raises(ValueError, match="already at global step 4 and trainer.max_steps=" + str(steps)):
+            train_tiny(run_dir, f"trainer.max_steps={steps}", f"resume={run_dir}")
+    assert {path: path.read_bytes() for path in sorted(run_dir.rglob("*")) if path.is_file()} == files
+    train_tiny(run_dir, "trainer.max_steps=6", f"resume={run_dir}")  # more steps: extended as before
+    assert load(last_ckpt(run_dir))["global_step"] == 6
+
+
 def test_a_run_saved_before_lr_decay_end_existed_resumes_with_its_own_ramp(compose_config):
     """Checkpoints store their config; one written before `optim.lr_decay.end` was added has no such key. Its resume
     must resolve the module's ramp end to 1.0 (the ramp it trained with) and count no setting as changed."""

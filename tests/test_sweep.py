@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 import subprocess
@@ -63,6 +64,18 @@ def test_two_run_sweep_end_to_end_through_gan_compare(tmp_path):
         assert rows[loss]["runs_included"] == "1" and math.isnan(float(rows[loss]["best_hq_fraction_std"]))
     assert (out / "hq_fraction_vs_step.png").is_file()
     assert "toy:grid25" in (out / "results.md").read_text()
+
+
+def test_a_failed_job_does_not_stop_the_sweep(tmp_path):
+    """A project error in one job of `-m` is that job's clean message; the next job still runs, and Hydra reports
+    the failure at the end without a traceback."""
+    sweep = tmp_path / "sweep"
+    result = gan_train("-m", *TINY_TOY, "trainer.max_steps=4", "eval_every_n_steps=4", "optim.n_critic=0,1",
+                       f"hydra.sweep.dir={sweep}")
+    assert result.returncode != 0  # the sweep as a whole failed
+    assert "gan-train: error: optim.n_critic=0: must be a positive integer" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert json.loads((sweep / "1" / "status.json").read_text())["state"] == "finished"
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from hydra.errors import CompactHydraException
 from omegaconf.errors import OmegaConfBaseException
 
 from gan.data.errors import DataError
@@ -29,13 +30,20 @@ USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, FileExistsErr
                OmegaConfBaseException)
 
 
+class JobFailed(CompactHydraException):
+    """One job of a `-m` sweep failed on a project error. An ordinary exception, not an exit: Hydra's launchers and
+    the Optuna sweeper record the job as failed and run the next one (an exit would end the whole sweep); at the end
+    Hydra reports the failure with this message alone (a CompactHydraException: no traceback)."""
+
+
 def debugging() -> bool:
     return any(os.environ.get(name, "") not in ("", "0") for name in DEBUG_VARIABLES)
 
 
 @contextmanager
-def clean_errors(command: str) -> Iterator[None]:
-    """Run the body; a project error becomes `<command>: error: <message>` on stderr and exit status 2."""
+def clean_errors(command: str, multirun: bool = False) -> Iterator[None]:
+    """Run the body; a project error becomes `<command>: error: <message>` on stderr and exit status 2, or, in a job
+    of a `-m` sweep (`multirun`), that message and a JobFailed, so the sweep goes on to its next job."""
     if debugging():
         yield
         return
@@ -48,4 +56,6 @@ def clean_errors(command: str) -> Iterator[None]:
     except USER_ERRORS as error:
         message = str(error) if not isinstance(error, KeyError) else f"missing key {error}"
         print(f"{command}: error: {message}\n(the full traceback: set HYDRA_FULL_ERROR=1)", file=sys.stderr)
+        if multirun:
+            raise JobFailed(f"{command}: error: {message}") from None
         sys.exit(USAGE_ERROR_EXIT)

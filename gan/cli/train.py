@@ -6,6 +6,7 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from gan.cli.errors import clean_errors
@@ -22,7 +23,8 @@ register_resolvers()  # before Hydra composes: hydra.run.dir uses them
 def main(cfg: DictConfig) -> float:
     quiet_known_messages()
     hydra_cfg = HydraConfig.get()
-    with clean_errors("gan-train"):
+    # Under -m a failed job must not end the sweep: the next combination (or Optuna trial) still runs.
+    with clean_errors("gan-train", multirun=hydra_cfg.mode == RunMode.MULTIRUN):
         # Before anything starts: under -m, Lightning's DDP launcher would re-run the whole sweep in every process.
         check_ddp_multirun(cfg, hydra_cfg)
         return train(cfg, Path(hydra_cfg.runtime.output_dir), overrides=list(hydra_cfg.overrides.task))

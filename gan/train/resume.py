@@ -82,3 +82,15 @@ def resumed_config(composed: DictConfig, stored: Mapping[str, Any], overrides: S
 
 
 _MISSING = object()
+
+
+def check_steps_left(checkpoint: Mapping[str, Any], max_steps: int | None, resume: str) -> None:
+    """Refuse a resume with nothing left to train: Lightning would start, stop at once and rewrite the finished run's
+    status, summary and last.ckpt (its loader state reset), so a later extension would no longer replay exactly."""
+    step = int(checkpoint.get("global_step") or 0)
+    if max_steps is None or max_steps < 0 or step < max_steps:
+        return
+    raise ValueError(f"resume={resume}: the run is already at global step {step} and trainer.max_steps={max_steps}: "
+                     f"nothing to train, and the finished run is left as it is. To extend it, pass a larger "
+                     f"trainer.max_steps (e.g. trainer.max_steps={2 * max(step, 1)}); to score it: gan-eval "
+                     f"ckpt={resume}")

@@ -30,7 +30,7 @@ from gan.train.checkpoints import (
 from gan.train.csv_log import RunCSVLogger
 from gan.train.module import GAN, NonFiniteLossError
 from gan.train.progress import RunProgressBar
-from gan.train.resume import check_changes, resumed_config, setting_changes
+from gan.train.resume import check_changes, check_steps_left, resumed_config, setting_changes
 from gan.train.rundir import (
     claim,
     continues_run,
@@ -151,6 +151,8 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] | None = None
         validate(cfg)
         changes = setting_changes(stored, to_container(cfg)) if stored is not None else []
         check_changes(changes, bool(cfg.get("resume_allow_changes", False)), resume)
+        if checkpoint is not None:
+            check_steps_left(checkpoint, cfg.trainer.get("max_steps"), resume)
         L.seed_everything(cfg.seed, workers=True)
         datamodule = build_datamodule(cfg)
         module = build_module(cfg)
