@@ -165,6 +165,14 @@ def test_mixed_protocols_are_refused_naming_protocols_and_runs(tmp_path, capsys)
     # --by-protocol: one table per protocol instead
     assert compare_main([str(a), str(b), "--out", str(tmp_path / "out"), "--by-protocol"]) == 0
     assert len(list((tmp_path / "out").glob("*results.md"))) == 2
+    # protocols that differ only past the file names' 60-character cut still get a table each
+    late = "classifier:digits-r32@sha256:1a2b3c4d5e6f/ref:digits-r32-train-tf0.2-s0/pr:k3n1438/fake"
+    c = make_run(tmp_path / "c", loss="ns", seed=0, fids=[30.0], protocol=late + "1000")
+    d = make_run(tmp_path / "d", loss="ns", seed=1, fids=[20.0], protocol=late + "2000")
+    assert compare_main([str(c), str(d), "--out", str(tmp_path / "late"), "--by-protocol"]) == 0
+    tables = [path.read_text() for path in (tmp_path / "late").glob("*results.md")]
+    assert len(tables) == 2
+    assert sorted(late + "1000" in table for table in tables) == [False, True]  # one table per protocol
 
 
 def test_two_protocols_inside_one_run_exclude_it(tmp_path):

@@ -53,3 +53,18 @@ def test_gan_eval_scores_a_checkpoint_against_another_dataset(tmp_path):
     assert own["protocol"].startswith("toy:ring8-") and other["protocol"].startswith("toy:grid25-")
     with pytest.raises(ValueError, match="kind"):
         evaluate(make_config(*common, "data=digits", config_name="eval"), tmp_path / "bad")
+
+
+def test_gan_eval_refuses_to_write_over_results_and_too_few_samples(tmp_path):
+    run_dir, out = tmp_path / "run", tmp_path / "eval"
+    train(make_config("data=ring8", "model=mlp", "data.dataset.num_samples=1000", "logger.tensorboard=false",
+                      "trainer.enable_progress_bar=false", "trainer.max_steps=4", "eval_every_n_steps=4"), run_dir)
+    common = (f"ckpt={run_dir}", "seeds=[0]", "metrics=toy")
+    for n in (0, 1):
+        with pytest.raises(ValueError, match=f"n={n}: an evaluation needs at least 2 samples"):
+            evaluate(make_config(*common, f"n={n}", config_name="eval"), out)
+    first = evaluate(make_config(*common, "n=400", config_name="eval"), out)
+    saved = (out / "results.json").read_text()
+    with pytest.raises(FileExistsError, match="already holds results.json, results.csv"):
+        evaluate(make_config(*common, "n=500", config_name="eval"), out)
+    assert (out / "results.json").read_text() == saved and first["num_fake_samples"] == 400

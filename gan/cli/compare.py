@@ -11,6 +11,7 @@ Writes results.md, results.csv (one row per group), runs.csv (one row per run, w
 from __future__ import annotations
 
 import argparse
+import hashlib
 import re
 import sys
 from pathlib import Path
@@ -41,13 +42,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="instead of refusing mixed protocols, write one table per protocol")
     parser.add_argument("--title", default=None, help="heading of results.md")
     parser.add_argument("--reference", action="append", default=[], metavar="LABEL=VALUE",
-                        help="a reference value of --metric under the same protocol (e.g. real-vs-real=23.6), drawn "
-                             "on its plot and listed in results.md; repeatable")
+                        help="a reference value of --metric under the same protocol, sample count included (e.g. "
+                             "baseline=1.38; a real-vs-real floor of a few hundred held-out images is not one: see "
+                             "gan-eval floor=true), drawn on its plot and listed in results.md; repeatable")
     return parser.parse_args(argv)
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")[:60]
+    """A file-name prefix for one protocol's tables: readable, cut to 60 characters, and unique (protocols often differ
+    only past the cut, e.g. in the sample count: a short hash of the whole id tells them apart)."""
+    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_")[:60] + "_" + digest
 
 
 def _partitions(runs: list[Run]) -> list[tuple[str, list[Run]]]:

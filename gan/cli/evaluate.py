@@ -89,6 +89,10 @@ def _seeds(cfg: DictConfig) -> list[int]:
 
 
 def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
+    check_output_free(out_dir)
+    if cfg.n is not None and int(cfg.n) < 2:
+        raise ValueError(f"n={cfg.n}: an evaluation needs at least 2 samples (FID needs a covariance); pass e.g. "
+                         "n=10000, or n=null for the metrics group's count")
     mode = cfg.get("mode", "checkpoint")
     if mode == "real_vs_real":
         return run_real_vs_real(cfg, out_dir)
@@ -203,6 +207,15 @@ def dataset_sampler(dataset: Dataset, num_samples: int, batch_size: int, seed: i
         return torch.stack([torch.as_tensor(dataset[order[i]][0]) for i in range(first, first + n)])
 
     return sample
+
+
+def check_output_free(out_dir: Path) -> None:
+    """Refuse, before any work, to write over an earlier evaluation's results."""
+    existing = [out_dir / name for name in (RESULTS_JSON, RESULTS_CSV) if (out_dir / name).exists()]
+    if existing:
+        raise FileExistsError(f"out={out_dir} already holds {', '.join(p.name for p in existing)} of an earlier "
+                              "evaluation; pass another out= (or leave it unset: every evaluation gets its own "
+                              "folder), or delete that folder first")
 
 
 def write_results(result: dict[str, Any], out_dir: Path) -> dict[str, Any]:
