@@ -16,10 +16,11 @@ from typing import Any
 
 import lightning as L
 import pytest
+import torch
 
 from gan.compare import load_run
 from gan.sample.export import export_generator
-from gan.train.checkpoints import NotAGANCheckpointError, read_checkpoint
+from gan.train.checkpoints import NotAGANCheckpointError, load_generator, read_checkpoint
 from gan.train.module import RunawayLossWarning
 from gan.train.resume import ResumeSettingsError
 from gan.train.rundir import RunDirectoryError, claim, read_status
@@ -209,6 +210,16 @@ def test_a_model_that_does_not_fit_the_data_is_named(pair):
         validate(make_config(*pair))
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the machine without a GPU")
+def test_a_gpu_asked_for_on_a_machine_without_one_is_named(tmp_path):
+    with pytest.raises(ConfigValueError, match="trainer.accelerator=gpu but torch finds no CUDA GPU.*trainer=cpu"):
+        validate(tiny_config("trainer=gpu"))
+    run_dir = tmp_path / "run"
+    train_tiny(run_dir, "trainer.max_steps=2")
+    with pytest.raises(ValueError, match="device=cuda but torch finds no CUDA GPU.*device=cpu"):
+        load_generator(run_dir / "checkpoints" / "last.ckpt", "cuda")
+
+
 def test_a_runaway_loss_is_reported(tmp_path):
     with pytest.warns(RunawayLossWarning, match="runaway_loss"):
         train_tiny(tmp_path, "trainer.max_steps=4", "module.runaway_loss=1e-6")
@@ -243,6 +254,27 @@ def test_cli_errors_are_one_clean_message_and_signals_exit_non_zero(tmp_path):
                              timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert read_status(run)["state"] == "finished" and read_status(run)["step"] == step + 10
+
+
+def test_errors_raised_inside_hydra_or_lightning_are_one_clean_message(capsys, monkeypatch):
+    """An object Hydra could not build (the Inception extractor without its weights) shows the project's message,
+    not Hydra's wrapper; Lightning's configuration errors are usage errors too."""
+    from hydra.errors import InstantiationException
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    from gan.cli.errors import clean_errors
+
+    for name in ("HYDRA_FULL_ERROR", "GAN_DEBUG"):
+        monkeypatch.delenv(name, raising=False)
+    wrapped = InstantiationException("Error in call to target 'x.Y':\nFileNotFoundError('weights not found')")
+    wrapped.__cause__ = FileNotFoundError("weights not found; pass weights_path=...")
+    for error, message in ((wrapped, "weights not found; pass weights_path=..."),
+                           (MisconfigurationException("No supported gpu backend found!"), "No supported gpu")):
+        with pytest.raises(SystemExit) as stop, clean_errors("gan-x"):
+            raise error
+        assert stop.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"gan-x: error: {message}") and "Error in call to target" not in err
 
 
 def test_a_failed_run_gives_the_signal_handlers_back(tmp_path):

@@ -14,7 +14,8 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from hydra.errors import CompactHydraException
+from hydra.errors import CompactHydraException, InstantiationException
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf.errors import OmegaConfBaseException
 
 from gan.data.errors import DataError
@@ -27,13 +28,21 @@ USAGE_ERROR_EXIT = 2
 DEBUG_VARIABLES = ("HYDRA_FULL_ERROR", "GAN_DEBUG")
 USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, FileExistsError, IsADirectoryError,
                NotADirectoryError, PermissionError, FloatingPointError, CheckpointError, DataError,
-               OmegaConfBaseException)
+               OmegaConfBaseException, MisconfigurationException, InstantiationException)
 
 
 class JobFailed(CompactHydraException):
     """One job of a `-m` sweep failed on a project error. An ordinary exception, not an exit: Hydra's launchers and
     the Optuna sweeper record the job as failed and run the next one (an exit would end the whole sweep); at the end
     Hydra reports the failure with this message alone (a CompactHydraException: no traceback)."""
+
+
+def _message(error: BaseException) -> str:
+    """The message that names the problem: a KeyError's key; for an object Hydra could not build (e.g. the Inception
+    extractor without its weights file), the project error inside, not Hydra's wrapper around it."""
+    if isinstance(error, InstantiationException) and isinstance(error.__cause__, USER_ERRORS):
+        return _message(error.__cause__)
+    return str(error) if not isinstance(error, KeyError) else f"missing key {error}"
 
 
 def debugging() -> bool:
@@ -54,7 +63,7 @@ def clean_errors(command: str, multirun: bool = False) -> Iterator[None]:
               file=sys.stderr)
         raise
     except USER_ERRORS as error:
-        message = str(error) if not isinstance(error, KeyError) else f"missing key {error}"
+        message = _message(error)
         print(f"{command}: error: {message}\n(the full traceback: set HYDRA_FULL_ERROR=1)", file=sys.stderr)
         if multirun:
             raise JobFailed(f"{command}: error: {message}") from None

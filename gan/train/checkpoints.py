@@ -266,6 +266,8 @@ def generator_state(checkpoint: Mapping[str, Any], path: Any) -> dict[str, Tenso
 
 def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedGenerator:
     """G_ema from a training checkpoint or an export, in eval mode on `device`, checked against its stored config."""
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device={device} but torch finds no CUDA GPU on this machine; pass device=cpu")
     path = Path(path)
     checkpoint = read_checkpoint(path)
     kind = checkpoint_kind(checkpoint, path)

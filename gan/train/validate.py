@@ -70,9 +70,20 @@ def validate(cfg: DictConfig) -> None:
         if start < 1.0 and end <= start:
             raise ConfigValueError(f"{ramp}.end={end!r} must come after {ramp}.start={start!r} (both fractions of "
                                    "trainer.max_steps)")
+    accelerator = str(OmegaConf.select(cfg, "trainer.accelerator", default="") or "")
+    if accelerator in ("gpu", "cuda") and not _cuda_available():
+        raise ConfigValueError(f"trainer.accelerator={accelerator} but torch finds no CUDA GPU on this machine; train "
+                               "on the CPU with trainer=cpu (or trainer=ddp_cpu for two processes), or run where a GPU "
+                               "is")
     model_kind, data_kind = cfg.model.get("data_kind"), cfg.data.get("kind")
     if model_kind and data_kind and model_kind != data_kind:
         raise ConfigValueError(
             f"model={cfg.model.name} is built for {model_kind} data but data={cfg.data.name} holds {data_kind}; "
             f"pick a matching pair, e.g. {EXAMPLE_PAIRS.get(model_kind, 'an experiment=... preset')}"
         )
+
+
+def _cuda_available() -> bool:
+    import torch  # here, so validating a config stays light for code that never trains
+
+    return torch.cuda.is_available()
