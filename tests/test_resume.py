@@ -140,6 +140,35 @@ def test_resuming_a_finished_run_without_more_steps_is_refused_and_leaves_it_unt
     assert load(last_ckpt(run_dir))["global_step"] == 6
 
 
+def test_a_moved_run_directory_keeps_its_best_score_and_paths(tmp_path: Path):
+    from gan.train.callbacks import BestCheckpoint
+
+    old, new = tmp_path / "cluster" / "run" / "checkpoints", tmp_path / "laptop" / "run" / "checkpoints"
+    best = BestCheckpoint(dirpath=new, filename="best", monitor="fid", mode="min")
+    best.load_state_dict({"monitor": "fid", "best_model_score": torch.tensor(1.5), "dirpath": str(old),
+                          "best_model_path": str(old / "best.ckpt"), "best_k_models": {str(old / "best.ckpt"): 1.5},
+                          "kth_best_model_path": str(old / "best.ckpt"), "kth_value": torch.tensor(1.5),
+                          "last_model_path": "", "current_score": torch.tensor(1.7)})
+    assert float(best.best_model_score) == 1.5  # a worse evaluation after the move will not replace best.ckpt
+    assert best.best_model_path == best.kth_best_model_path == str(new / "best.ckpt")
+    assert best.best_k_models == {str(new / "best.ckpt"): 1.5}
+
+
+def test_resuming_a_copied_run_directory_continues_it_as_in_place(tmp_path: Path, recwarn):
+    import shutil
+
+    here, there = tmp_path / "here", tmp_path / "copied" / "run"
+    from tests.test_metrics_train import FAST_METRICS
+
+    metrics = (*FAST_METRICS, f"metrics.cache_dir={tmp_path / 'cache'}", "eval_every_n_steps=2")
+    train_tiny(here, *metrics, "trainer.max_steps=4")
+    shutil.copytree(here, there)
+    in_place = train_tiny(here, *metrics, "trainer.max_steps=6", f"resume={here}")
+    copied = train_tiny(there, *metrics, "trainer.max_steps=6", f"resume={there}")
+    assert copied == in_place
+    assert not [w for w in recwarn if "dirpath has changed" in str(w.message)]
+
+
 def test_a_run_saved_before_lr_decay_end_existed_resumes_with_its_own_ramp(compose_config):
     """Checkpoints store their config; one written before `optim.lr_decay.end` was added has no such key. Its resume
     must resolve the module's ramp end to 1.0 (the ramp it trained with) and count no setting as changed."""

@@ -160,6 +160,21 @@ class StepCheckpoint(BatchStepSpan, ModelCheckpoint):
         finally:
             set_checkpoint_interval(self, every)
 
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """A run directory that was moved or copied (off a cluster, say) resumes as the same run: its stored paths
+        are re-rooted to where it is now. Lightning would instead drop the best score when the directory differs,
+        and the next evaluation, however much worse, would overwrite best.ckpt."""
+        old, new = state_dict.get("dirpath"), self.dirpath
+        if old and new and old != new:
+            def moved(path: Any) -> Any:
+                return new + path[len(old):] if isinstance(path, str) and path.startswith(old) else path
+
+            state_dict = {**state_dict, "dirpath": new,
+                          **{key: moved(state_dict.get(key)) for key in
+                             ("best_model_path", "kth_best_model_path", "last_model_path") if key in state_dict},
+                          "best_k_models": {moved(k): v for k, v in (state_dict.get("best_k_models") or {}).items()}}
+        super().load_state_dict(state_dict)
+
 
 class BestCheckpoint(StepCheckpoint):
     """best.ckpt: saved at each evaluation (the last step's included) whose monitored value is the best so far. Its
