@@ -64,6 +64,21 @@ def test_a_used_run_directory_is_refused_and_left_as_it_was(finished_run):
     assert {name: digest(finished_run / name) for name in before} == before
 
 
+def test_a_directory_whose_run_failed_before_training_can_be_used_again(tmp_path):
+    run_dir = tmp_path / "run"
+    with pytest.raises(ConfigValueError):
+        train_tiny(run_dir, "trainer.max_steps=2", "eval_every_n_steps=0")
+    assert read_status(run_dir)["state"] == "failed"  # the record says why it never started
+    train_tiny(run_dir, "trainer.max_steps=2")  # the corrected command, same directory
+    assert read_status(run_dir)["state"] == "finished"
+    failed_mid_run = {"state": "failed", "step": 2, "message": "NonFiniteLossError"}
+    (run_dir / "checkpoints").rename(tmp_path / "elsewhere")  # only status.json left, but of a run that trained
+    (run_dir / "metrics.csv").unlink(missing_ok=True)
+    (run_dir / "status.json").write_text(json.dumps(failed_mid_run))
+    with pytest.raises(RunDirectoryError):
+        train_tiny(run_dir, "trainer.max_steps=2")
+
+
 def test_two_runs_cannot_claim_one_directory(tmp_path):
     assert claim(tmp_path / "run", resume=None) is False
     with pytest.raises(RunDirectoryError):

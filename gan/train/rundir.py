@@ -67,6 +67,10 @@ def _alive(status: dict[str, Any]) -> bool:
     return isinstance(pid, int) and pid != os.getpid() and _alive_pid(pid)
 
 
+def _never_trained(status: dict[str, Any] | None) -> bool:
+    return bool(status) and status.get("state") == "failed" and not status.get("step")
+
+
 def _used_by(run_dir: Path) -> list[str]:
     return [name for name in RUN_MARKERS if (run_dir / name).exists()]
 
@@ -98,6 +102,11 @@ def claim(run_dir: Path, resume: str | None) -> bool:
                                     "checkpoint), then resume.")
         return True
     used = _used_by(run_dir)
+    if used == [STATUS_FILE] and _never_trained(read_status(run_dir)):
+        # A run that failed before it trained (a bad value, a missing file) left only its status: nothing to keep,
+        # and "resume it" would be a dead end (no checkpoint). The corrected command takes the directory.
+        (run_dir / STATUS_FILE).unlink()
+        used = []
     if used:
         raise RunDirectoryError(
             f"{run_dir} already holds a run ({', '.join(used)}); a run directory belongs to one run, and starting "
