@@ -212,7 +212,8 @@ def test_compare_lists_a_run_with_a_broken_metrics_file(finished_run, tmp_path, 
 @pytest.mark.parametrize(("override", "key"), [
     ("trainer.max_steps=abc", "trainer.max_steps"), ("data.batch_size=-4", "data.batch_size"),
     ("eval_every_n_steps=0", "eval_every_n_steps"), ("optim.generator.lr=0", "optim.generator.lr"),
-    ("optim.discriminator.lr=-1", "optim.discriminator.lr"),
+    ("optim.discriminator.lr=-1", "optim.discriminator.lr"), ("seed=abc", "seed"),
+    ("data.resolution=0", "data.resolution"), ("data.resolution=-32", "data.resolution"),
 ])
 def test_bad_values_are_named_before_anything_runs(override, key):
     with pytest.raises(ConfigValueError, match=key):

@@ -28,6 +28,7 @@ def _is_number(value: Any) -> bool:
 # key -> (test, what the value must be). Keys absent from a config are skipped (e.g. trainer.max_steps=-1 is
 # Lightning's "no limit" and is allowed with max_epochs).
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "seed": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
     "trainer.max_steps": (lambda v: _is_int(v) and (v > 0 or v == -1), "a positive integer (global steps)"),
     "data.batch_size": (lambda v: _is_int(v) and v > 0, "a positive integer"),
     "data.num_workers": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
@@ -70,6 +71,11 @@ def validate(cfg: DictConfig) -> None:
         if start < 1.0 and end <= start:
             raise ConfigValueError(f"{ramp}.end={end!r} must come after {ramp}.start={start!r} (both fractions of "
                                    "trainer.max_steps)")
+    if cfg.data.get("kind") == "image":
+        for key in ("resolution", "channels"):
+            value = cfg.data.get(key)
+            if not (_is_int(value) and value > 0):
+                raise ConfigValueError(f"data.{key}={value!r}: must be a positive integer for image data")
     accelerator = str(OmegaConf.select(cfg, "trainer.accelerator", default="") or "")
     if accelerator in ("gpu", "cuda") and not _cuda_available():
         raise ConfigValueError(f"trainer.accelerator={accelerator} but torch finds no CUDA GPU on this machine; train "
