@@ -68,3 +68,9 @@ def test_gan_eval_refuses_to_write_over_results_and_too_few_samples(tmp_path):
     with pytest.raises(FileExistsError, match="already holds results.json, results.csv"):
         evaluate(make_config(*common, "n=500", config_name="eval"), out)
     assert (out / "results.json").read_text() == saved and first["num_fake_samples"] == 400
+    with pytest.raises(ValueError, match="seed 0 appears twice"):
+        evaluate(make_config(f"ckpt={run_dir}", "metrics=toy", "n=400", "seeds=[0,0]", config_name="eval"),
+                 tmp_path / "twice")
+    ranged = evaluate(make_config(f"ckpt={run_dir}", "metrics=toy", "n=400", "seeds=0-2", config_name="eval"),
+                      tmp_path / "ranged")  # gan-sample's range form
+    assert ranged["seeds"] == [0, 1, 2] and ranged["rows"][0]["hq_fraction"] == first["rows"][0]["hq_fraction"]

@@ -43,6 +43,7 @@ from gan.config import compose_config
 from gan.metrics.evaluator import Sampler, build_evaluator, chunk_plan, generator_sampler, model_conditioning
 from gan.paths import CONFIG_DIR
 from gan.sample.progress import with_progress
+from gan.sample.render import parse_seeds
 from gan.train.builders import build_dataset_factory
 from gan.train.checkpoints import load_generator, resolve_checkpoint_path
 
@@ -82,9 +83,15 @@ def summarise(rows: list[dict[str, float]]) -> dict[str, dict[str, float]]:
 
 
 def _seeds(cfg: DictConfig) -> list[int]:
-    seeds = [int(s) for s in (cfg.seeds if OmegaConf.is_list(cfg.seeds) else [cfg.seeds])]
-    if not seeds:
-        raise ValueError("seeds=[] evaluates nothing; pass e.g. seeds=[0,1,2]")
+    """seeds=[0,1,2], seeds=0-9 or seeds=7 (gan-sample's forms), each seed once: a repeat would only shrink the std."""
+    spec = list(cfg.seeds) if OmegaConf.is_list(cfg.seeds) else cfg.seeds
+    if spec == []:
+        raise ValueError("seeds=[] evaluates nothing; pass e.g. seeds=[0,1,2] or seeds=0-9")
+    seeds = parse_seeds(spec)
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise ValueError(f"seeds={spec}: seed {repeated[0]} appears twice; each seed is one sample set, and a repeat "
+                         "would only shrink the std. Give each seed once")
     return seeds
 
 
