@@ -220,6 +220,16 @@ def test_bad_values_are_named_before_anything_runs(override, key):
         validate(tiny_config(override))
 
 
+@pytest.mark.parametrize(("override", "message"), [
+    ("model.num_classes=2", "model.num_classes=2 but data=digits has 10 classes.*model.num_classes=10"),
+    ("data.channels=2", "data.channels=2 but data=digits has 1-channel images"),
+])
+def test_a_model_built_for_other_labels_or_channels_than_the_data_is_named(tmp_path, override, message):
+    with pytest.raises(ValueError, match=message):
+        train_tiny(tmp_path / "run", "trainer.max_steps=2", override)
+    assert read_status(tmp_path / "run")["state"] == "failed"  # before any step
+
+
 @pytest.mark.parametrize("pair", [("model=mlp", "data=digits"), ("model=dcgan", "data=grid25")])
 def test_a_model_that_does_not_fit_the_data_is_named(pair):
     with pytest.raises(ConfigValueError, match="built for"):

@@ -38,6 +38,23 @@ def build_datamodule(cfg: DictConfig) -> ResumableDataModule:
     )
 
 
+def check_data_fits(cfg: DictConfig, num_classes: int, dataset: Any) -> None:
+    """Before the first step, the training data must be what the networks were built for: a conditional model needs
+    the data's own classes (other labels index past G's and D's class embeddings), an image model the data's channels
+    (else the first convolution fails mid-step with a shape error)."""
+    name = cfg.data.get("name", "?")
+    data_classes = int(getattr(dataset, "num_classes", 0) or 0)
+    if num_classes and num_classes != data_classes:
+        found = f"has {data_classes} classes" if data_classes else "has no labels"
+        raise ValueError(f"model.num_classes={num_classes} but data={name} {found}; a conditional model needs the "
+                         f"data's classes: model.num_classes={data_classes}" + (" (or 0: unconditional)" if
+                                                                                 data_classes else " (unconditional)"))
+    channels = cfg.data.get("channels")
+    if getattr(dataset, "kind", None) == "image" and channels and getattr(dataset, "channels", channels) != channels:
+        raise ValueError(f"data.channels={channels} but data={name} has {dataset.channels}-channel images; leave "
+                         f"data.channels at {dataset.channels} (the networks are built for it)")
+
+
 def build_module(cfg: DictConfig) -> GAN:
     """The LightningModule `cfg.module` describes, with the resolved config stored inside for its checkpoints."""
     module = instantiate_node(cfg.module)

@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 from gan.compat import stop_probing_for_a_gpu_every_step
 from gan.config import instantiate_node
 from gan.metrics.callback import EvaluationCallback
-from gan.train.builders import build_datamodule, build_module, to_container
+from gan.train.builders import build_datamodule, build_module, check_data_fits, to_container
 from gan.train.callbacks import BestCheckpoint, FinalStepCheckpoint, RunStatus, SampleGrid, StepCheckpoint
 from gan.train.checkpoint_io import AtomicCheckpointIO
 from gan.train.checkpoints import (
@@ -156,6 +156,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] | None = None
         L.seed_everything(cfg.seed, workers=True)
         datamodule = build_datamodule(cfg)
         module = build_module(cfg)
+        check_data_fits(cfg, module.num_classes, datamodule.train_dataset)
         ckpt_path = starting_point(cfg, module, checkpoint)
         callbacks = build_callbacks(cfg, run_dir)
         # Checkpoints go through a temporary file and an atomic rename: a crash mid-save never leaves a broken
