@@ -74,7 +74,8 @@ class SampleGrid(BatchStepSpan):
             num = self.points_to_plot
             samples = pl_module.generate_batched(num, self.seed, num).cpu()
             pixels = scatter_pixels(samples, dataset.means, f"step {trainer.global_step}")
-            picture = torch.from_numpy(pixels).permute(2, 0, 1)  # (3, H, W) uint8, as add_image takes it
+            # (3, H, W) uint8, as add_image takes it; a copy, as the canvas's buffer is read-only (torch warns)
+            picture = torch.from_numpy(pixels.copy()).permute(2, 0, 1)
         else:
             num = self.num_samples
             samples = pl_module.generate_batched(num, self.seed, num).cpu()
