@@ -151,13 +151,13 @@ def train(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] | None = None
         validate(cfg)
         changes = setting_changes(stored, to_container(cfg)) if stored is not None else []
         check_changes(changes, bool(cfg.get("resume_allow_changes", False)), resume)
-        if checkpoint is not None:
-            check_steps_left(checkpoint, cfg.trainer.get("max_steps"), resume)
         L.seed_everything(cfg.seed, workers=True)
         datamodule = build_datamodule(cfg)
         module = build_module(cfg)
         check_data_fits(cfg, module.num_classes, datamodule.train_dataset)
-        ckpt_path = starting_point(cfg, module, checkpoint)
+        ckpt_path = starting_point(cfg, module, checkpoint)  # checks the checkpoint fits the model
+        if checkpoint is not None:
+            check_steps_left(checkpoint, cfg.trainer.get("max_steps"), resume)
         callbacks = build_callbacks(cfg, run_dir)
         # Checkpoints go through a temporary file and an atomic rename: a crash mid-save never leaves a broken
         # last.ckpt.
