@@ -148,6 +148,10 @@ def test_cli_writes_markdown_csv_and_plots(sweep, tmp_path, capsys):
     assert compare_main([str(sweep), "--out", str(out), "--reference", "real-vs-real=23.6"]) == 0
     assert "real-vs-real = 23.6" in (out / "results.md").read_text()
     assert compare_main([str(sweep), "--out", str(out), "--reference", "floor"]) == 2
+    (tmp_path / "a_file").write_text("not a folder")
+    assert compare_main([str(sweep), "--out", str(tmp_path / "a_file")]) == 2
+    assert "gan-compare: error: --out" in capsys.readouterr().err and \
+        (tmp_path / "a_file").read_text() == "not a folder"
 
 
 def test_mixed_protocols_are_refused_naming_protocols_and_runs(tmp_path, capsys):

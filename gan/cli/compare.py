@@ -18,7 +18,7 @@ from pathlib import Path
 
 from gan.compare.report import to_markdown, write_all
 from gan.compare.runs import Run, find_run_dirs, load_run
-from gan.compare.table import Comparison, ProtocolMismatchError, compare
+from gan.compare.table import compare
 
 DEFAULT_OUT_NAME = "compare"
 DESCRIPTION = "One table of runs grouped by the settings that differ, mean ± std over seeds."
@@ -78,32 +78,25 @@ def _references(items: list[str]) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        references = _references(args.reference)
-    except ValueError as error:
-        print(f"gan-compare: {error}", file=sys.stderr)
+        return _run(args)
+    except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError) as error:  # ProtocolMismatch too
+        print(f"gan-compare: error: {error}", file=sys.stderr)
         return 2
-    try:
-        run_dirs = find_run_dirs(args.dirs)
-    except FileNotFoundError as error:
-        print(f"gan-compare: {error}", file=sys.stderr)
-        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    references = _references(args.reference)
+    run_dirs = find_run_dirs(args.dirs)
     if args.out is None and len(args.dirs) > 1:
-        print("gan-compare: several directories given; say where the results go with --out DIR", file=sys.stderr)
-        return 2
+        raise ValueError("several directories given; say where the results go with --out DIR")
     out = args.out or Path(args.dirs[0]) / DEFAULT_OUT_NAME
+    if Path(out).exists() and not Path(out).is_dir():
+        raise NotADirectoryError(f"--out {out} is a file; the results go into a folder: name another --out")
     runs = [load_run(path) for path in run_dirs]
     title = args.title or "Comparison of " + ", ".join(args.dirs)
     parts = _partitions(runs) if args.by_protocol else [("", runs)]
-    results: list[tuple[str, Comparison]] = []
-    try:
-        for protocol, part in parts:
-            results.append((protocol, compare(part, metric=args.metric, mode=args.mode, ignore=tuple(args.ignore))))
-    except ProtocolMismatchError as error:
-        print(f"gan-compare: {error}", file=sys.stderr)
-        return 2
-    except ValueError as error:
-        print(f"gan-compare: {error}", file=sys.stderr)
-        return 2
+    results = [(protocol, compare(part, metric=args.metric, mode=args.mode, ignore=tuple(args.ignore)))
+               for protocol, part in parts]
     for protocol, comparison in results:
         prefix = f"{_slug(protocol)}_" if len(results) > 1 else ""
         part_title = f"{title} ({protocol})" if len(results) > 1 else title
