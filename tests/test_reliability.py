@@ -287,6 +287,7 @@ def test_errors_raised_inside_hydra_or_lightning_are_one_clean_message(capsys, m
     not Hydra's wrapper; Lightning's configuration errors are usage errors too."""
     from hydra.errors import InstantiationException
     from lightning.fabric.utilities.exceptions import MisconfigurationException
+    from omegaconf.errors import MissingMandatoryValue
 
     from gan.cli.errors import clean_errors
 
@@ -294,13 +295,17 @@ def test_errors_raised_inside_hydra_or_lightning_are_one_clean_message(capsys, m
         monkeypatch.delenv(name, raising=False)
     wrapped = InstantiationException("Error in call to target 'x.Y':\nFileNotFoundError('weights not found')")
     wrapped.__cause__ = FileNotFoundError("weights not found; pass weights_path=...")
+    missing = MissingMandatoryValue("Missing mandatory value: ckpt\n    full_key: ckpt\n    object_type=dict")
+    missing.full_key = "ckpt"
     for error, message in ((wrapped, "weights not found; pass weights_path=..."),
-                           (MisconfigurationException("No supported gpu backend found!"), "No supported gpu")):
+                           (MisconfigurationException("No supported gpu backend found!"), "No supported gpu"),
+                           (missing, "ckpt is required and was not given; pass ckpt=...")):
         with pytest.raises(SystemExit) as stop, clean_errors("gan-x"):
             raise error
         assert stop.value.code == 2
         err = capsys.readouterr().err
         assert err.startswith(f"gan-x: error: {message}") and "Error in call to target" not in err
+        assert "object_type" not in err
 
 
 def test_a_failed_run_gives_the_signal_handlers_back(tmp_path):

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 from hydra.errors import CompactHydraException, InstantiationException
 from lightning.fabric.utilities.exceptions import MisconfigurationException
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from gan.data.errors import DataError
 from gan.train.checkpoints import CheckpointError
@@ -42,6 +42,10 @@ def _message(error: BaseException) -> str:
     extractor without its weights file), the project error inside, not Hydra's wrapper around it."""
     if isinstance(error, InstantiationException) and isinstance(error.__cause__, USER_ERRORS):
         return _message(error.__cause__)
+    if isinstance(error, MissingMandatoryValue) and error.full_key:
+        # OmegaConf's text adds full_key/object_type lines that say nothing a user can act on
+        return (f"{error.full_key} is required and was not given; pass {error.full_key}=... on the command line "
+                "(--help lists the options)")
     return str(error) if not isinstance(error, KeyError) else f"missing key {error}"
 
 
