@@ -236,6 +236,15 @@ def test_a_model_that_does_not_fit_the_data_is_named(pair):
         validate(make_config(*pair))
 
 
+def test_a_ramp_without_a_run_length_is_named():
+    """The presets' lr (and R1) ramps are fractions of trainer.max_steps: with -1 (no limit) they would silently
+    never run."""
+    with pytest.raises(ConfigValueError, match="optim.lr_decay.start=0.5 is a fraction of trainer.max_steps"):
+        validate(make_config("experiment=digits_dcgan", "trainer.max_steps=-1", "+trainer.max_epochs=3"))
+    validate(make_config("experiment=digits_dcgan", "trainer.max_steps=-1", "+trainer.max_epochs=3",
+                         "optim.lr_decay.start=1"))
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the machine without a GPU")
 def test_a_gpu_asked_for_on_a_machine_without_one_is_named(tmp_path):
     with pytest.raises(ConfigValueError, match="trainer.accelerator=gpu but torch finds no CUDA GPU.*trainer=cpu"):

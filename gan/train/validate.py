@@ -65,12 +65,17 @@ def validate(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key, default=_ABSENT)
         if value is not _ABSENT and not ok(value):
             raise ConfigValueError(f"{key}={value!r}: must be {must_be}")
+    unlimited = OmegaConf.select(cfg, "trainer.max_steps", default=None) == -1
     for ramp in ("optim.lr_decay", "loss.r1_decay"):
         decay = OmegaConf.select(cfg, ramp, default=None) or {}
         start, end = decay.get("start", 1.0), decay.get("end", 1.0)
         if start < 1.0 and end <= start:
             raise ConfigValueError(f"{ramp}.end={end!r} must come after {ramp}.start={start!r} (both fractions of "
                                    "trainer.max_steps)")
+        if start < 1.0 and unlimited:
+            raise ConfigValueError(f"{ramp}.start={start!r} is a fraction of trainer.max_steps, which is -1 (no "
+                                   "limit): the ramp would never run. Give trainer.max_steps, or switch the ramp off "
+                                   f"with {ramp}.start=1")
     if cfg.data.get("kind") == "image":
         for key in ("resolution", "channels"):
             value = cfg.data.get(key)
