@@ -79,6 +79,17 @@ def test_a_directory_whose_run_failed_before_training_can_be_used_again(tmp_path
         train_tiny(run_dir, "trainer.max_steps=2")
 
 
+def test_a_checkpoint_outside_a_run_directory_resumes_only_into_a_directory_of_its_own(finished_run, tmp_path):
+    loose = tmp_path / "downloads" / "model.ckpt"
+    loose.parent.mkdir()
+    loose.write_bytes((finished_run / "checkpoints" / "last.ckpt").read_bytes())
+    with pytest.raises(RunDirectoryError, match="is not a run directory.*hydra.run.dir=<new empty dir>"):
+        train_tiny(loose.parent, "trainer.max_steps=30", f"resume={loose}")  # the folder gan-train would pick
+    assert sorted(p.name for p in loose.parent.iterdir()) == ["model.ckpt"]  # nothing written beside it
+    train_tiny(tmp_path / "own", "trainer.max_steps=30", f"resume={loose}")
+    assert read_status(tmp_path / "own")["state"] == "finished"
+
+
 def test_two_runs_cannot_claim_one_directory(tmp_path):
     assert claim(tmp_path / "run", resume=None) is False
     with pytest.raises(RunDirectoryError):

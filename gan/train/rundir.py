@@ -95,6 +95,12 @@ def claim(run_dir: Path, resume: str | None) -> bool:
     """Make `run_dir` this run's, or raise RunDirectoryError. Returns True when it continues an existing run."""
     run_dir = Path(run_dir)
     if continues_run(run_dir, resume):
+        if not _used_by(run_dir):
+            # A checkpoint outside any run directory (copied out of one, say): its folder would become a run
+            # directory, with the config record, metrics and checkpoints written among unrelated files.
+            raise RunDirectoryError(f"resume={resume}: {run_dir} is not a run directory (no status.json, metrics.csv "
+                                    "or checkpoints/). To continue training from this checkpoint, give it a directory "
+                                    f"of its own: gan-train resume={resume} hydra.run.dir=<new empty dir>")
         status = read_status(run_dir)
         if status and _alive(status):
             raise RunDirectoryError(f"{run_dir} is in use by a running process (pid {status['pid']}, state "
