@@ -187,5 +187,8 @@ def test_gan_eval_floor_scores_the_generator_and_the_held_out_data_at_one_size(t
                      tmp_path / "fewer")
     assert fewer["num_fake_samples"] == fewer["floor"]["num_fake_samples"] == 100
     assert fewer["floor"]["rows"][0]["fid"] != fewer["floor"]["rows"][1]["fid"]  # a random subset per seed
+    assert fewer["floor"]["protocol"].endswith("/random-subsets") and "/fake100/" in fewer["floor"]["protocol"]
+    with pytest.raises(ValueError, match="mode=real_vs_real is the floor itself"):
+        evaluate(make_config("mode=real_vs_real", "data=digits", "floor=true", config_name="eval"), tmp_path / "x")
     with pytest.raises(ValueError, match="at most the test split's 359 items"):
         evaluate(make_config(f"ckpt={run_dir}", "floor=true", "n=1000", config_name="eval"), tmp_path / "bad")

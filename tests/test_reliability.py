@@ -23,7 +23,7 @@ from gan.sample.export import export_generator
 from gan.train.checkpoints import NotAGANCheckpointError, load_generator, read_checkpoint
 from gan.train.module import RunawayLossWarning
 from gan.train.resume import ResumeSettingsError
-from gan.train.rundir import RunDirectoryError, claim, read_status
+from gan.train.rundir import RunDirectoryError, claim, read_status, run_dir_of_checkpoint
 from gan.train.signals import GracefulStop, RunInterrupted
 from gan.train.validate import ConfigValueError, validate
 from tests.conftest import make_config
@@ -88,6 +88,8 @@ def test_a_checkpoint_outside_a_run_directory_resumes_only_into_a_directory_of_i
     assert sorted(p.name for p in loose.parent.iterdir()) == ["model.ckpt"]  # nothing written beside it
     train_tiny(tmp_path / "own", "trainer.max_steps=30", f"resume={loose}")
     assert read_status(tmp_path / "own")["state"] == "finished"
+    # resume=<run>/checkpoints (tab completion) names the run, not a directory of its own
+    assert run_dir_of_checkpoint(finished_run / "checkpoints") == finished_run
 
 
 def test_two_runs_cannot_claim_one_directory(tmp_path):
@@ -239,6 +241,21 @@ def test_a_model_built_for_other_labels_or_channels_than_the_data_is_named(tmp_p
     with pytest.raises(ValueError, match=message):
         train_tiny(tmp_path / "run", "trainer.max_steps=2", override)
     assert read_status(tmp_path / "run")["state"] == "failed"  # before any step
+
+
+def test_a_conditional_model_needs_a_class_for_every_label_of_the_data():
+    from types import SimpleNamespace
+
+    from gan.train.builders import check_data_fits
+
+    cfg = make_config("data=folder", "data.dataset.path=/x")
+    labelled = SimpleNamespace(kind="image", channels=3, num_classes=3)
+    check_data_fits(cfg, 10, labelled)  # more classes than the data's (a 10-class model fine-tuned on 3): fine
+    check_data_fits(cfg, 0, SimpleNamespace(kind="image", channels=3, num_classes=0))
+    with pytest.raises(ValueError, match="model.num_classes=2 but data=folder has 3 classes"):
+        check_data_fits(cfg, 2, labelled)
+    with pytest.raises(ValueError, match="has no labels.*model.num_classes=0"):
+        check_data_fits(cfg, 3, SimpleNamespace(kind="image", channels=3, num_classes=0))
 
 
 @pytest.mark.parametrize("pair", [("model=mlp", "data=digits"), ("model=dcgan", "data=grid25")])

@@ -144,11 +144,19 @@ def test_a_moved_run_directory_keeps_its_best_score_and_paths(tmp_path: Path):
     from gan.train.callbacks import BestCheckpoint
 
     old, new = tmp_path / "cluster" / "run" / "checkpoints", tmp_path / "laptop" / "run" / "checkpoints"
+    stored = {"monitor": "fid", "best_model_score": torch.tensor(1.5), "dirpath": str(old),
+              "best_model_path": str(old / "best.ckpt"), "best_k_models": {str(old / "best.ckpt"): 1.5},
+              "kth_best_model_path": str(old / "best.ckpt"), "kth_value": torch.tensor(1.5),
+              "last_model_path": "", "current_score": torch.tensor(1.7)}
+    # a branch into a new directory (no best.ckpt there): its own best from scratch, as Lightning does it
+    branch = BestCheckpoint(dirpath=new, filename="best", monitor="fid", mode="min")
+    branch.load_state_dict(stored)
+    assert branch.best_model_score is None and branch.best_k_models == {}
+    # the whole directory moved: the same run, its best carried over
+    new.mkdir(parents=True)
+    (new / "best.ckpt").write_bytes(b"moved")
     best = BestCheckpoint(dirpath=new, filename="best", monitor="fid", mode="min")
-    best.load_state_dict({"monitor": "fid", "best_model_score": torch.tensor(1.5), "dirpath": str(old),
-                          "best_model_path": str(old / "best.ckpt"), "best_k_models": {str(old / "best.ckpt"): 1.5},
-                          "kth_best_model_path": str(old / "best.ckpt"), "kth_value": torch.tensor(1.5),
-                          "last_model_path": "", "current_score": torch.tensor(1.7)})
+    best.load_state_dict(stored)
     assert float(best.best_model_score) == 1.5  # a worse evaluation after the move will not replace best.ckpt
     assert best.best_model_path == best.kth_best_model_path == str(new / "best.ckpt")
     assert best.best_k_models == {str(new / "best.ckpt"): 1.5}

@@ -16,6 +16,7 @@ import re
 import sys
 from pathlib import Path
 
+from gan.cli.errors import debugging
 from gan.compare.report import to_markdown, write_all
 from gan.compare.runs import Run, find_run_dirs, load_run
 from gan.compare.table import compare
@@ -77,6 +78,8 @@ def _references(items: list[str]) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if debugging():  # GAN_DEBUG=1 / HYDRA_FULL_ERROR=1: the traceback, as the other commands give it
+        return _run(args)
     try:
         return _run(args)
     except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError) as error:  # ProtocolMismatch too

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from hydra.errors import CompactHydraException, InstantiationException
-from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from gan.data.errors import DataError
@@ -28,7 +27,7 @@ USAGE_ERROR_EXIT = 2
 DEBUG_VARIABLES = ("HYDRA_FULL_ERROR", "GAN_DEBUG")
 USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, FileExistsError, IsADirectoryError,
                NotADirectoryError, PermissionError, FloatingPointError, CheckpointError, DataError,
-               OmegaConfBaseException, MisconfigurationException, InstantiationException)
+               OmegaConfBaseException, InstantiationException)
 
 
 class JobFailed(CompactHydraException):
@@ -49,6 +48,19 @@ def _message(error: BaseException) -> str:
     return str(error) if not isinstance(error, KeyError) else f"missing key {error}"
 
 
+def _is_user_error(error: BaseException) -> bool:
+    """A project error (USER_ERRORS); Lightning's MisconfigurationException (a trainer setting this machine cannot
+    run), looked up only if Lightning is loaded, so gan-eval and gan-sample start without importing it; an object
+    Hydra could not build because of one of these, or because its `_target_` does not import."""
+    if isinstance(error, InstantiationException):
+        cause = error.__cause__
+        return cause is None or isinstance(cause, ImportError) or _is_user_error(cause)
+    if isinstance(error, USER_ERRORS):
+        return True
+    lightning_errors = sys.modules.get("lightning.fabric.utilities.exceptions")
+    return lightning_errors is not None and isinstance(error, lightning_errors.MisconfigurationException)
+
+
 def debugging() -> bool:
     return any(os.environ.get(name, "") not in ("", "0") for name in DEBUG_VARIABLES)
 
@@ -66,7 +78,9 @@ def clean_errors(command: str, multirun: bool = False) -> Iterator[None]:
         print(f"{command}: {stop}. Continue with: gan-train resume={run_dir_of_checkpoint(stop.checkpoint)}",
               file=sys.stderr)
         raise
-    except USER_ERRORS as error:
+    except Exception as error:
+        if not _is_user_error(error):
+            raise
         message = _message(error)
         print(f"{command}: error: {message}\n(the full traceback: set HYDRA_FULL_ERROR=1)", file=sys.stderr)
         if multirun:

@@ -101,6 +101,9 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         raise ValueError(f"n={cfg.n}: an evaluation needs at least 2 samples (FID needs a covariance); pass e.g. "
                          "n=10000, or n=null for the metrics group's count")
     mode = cfg.get("mode", "checkpoint")
+    if mode == "real_vs_real" and cfg.get("floor"):
+        raise ValueError("floor=true scores a checkpoint beside the floor; mode=real_vs_real is the floor itself: "
+                         "drop floor=true (or give ckpt= without mode=real_vs_real)")
     if mode == "real_vs_real":
         return run_real_vs_real(cfg, out_dir)
     if mode != "checkpoint":
@@ -194,7 +197,9 @@ def real_vs_real_rows(settings: dict[str, Any], make_dataset: Any, heldout_split
     for seed in seeds:
         sample = dataset_sampler(heldout, count, evaluator.batch_size, seed)
         rows.append({"seed": seed, **evaluator.evaluate(sample, seed, device=device)})
-    return {"heldout": heldout.fingerprint, "protocol": f"{evaluator.protocol}/fake:{heldout.fingerprint}",
+    # fewer than all: a random subset per seed (until stop 29 the first n items), named so rows never mix
+    subsets = "" if count == len(heldout) else "/random-subsets"
+    return {"heldout": heldout.fingerprint, "protocol": f"{evaluator.protocol}/fake:{heldout.fingerprint}{subsets}",
             "num_fake_samples": count, "rows": rows, "summary": summarise(rows)}
 
 

@@ -44,11 +44,12 @@ def check_data_fits(cfg: DictConfig, num_classes: int, dataset: Any) -> None:
     (else the first convolution fails mid-step with a shape error)."""
     name = cfg.data.get("name", "?")
     data_classes = int(getattr(dataset, "num_classes", 0) or 0)
-    if num_classes and num_classes != data_classes:
+    if num_classes and not 0 < data_classes <= num_classes:  # more classes than the data's: unused embeddings, fine
         found = f"has {data_classes} classes" if data_classes else "has no labels"
-        raise ValueError(f"model.num_classes={num_classes} but data={name} {found}; a conditional model needs the "
-                         f"data's classes: model.num_classes={data_classes}" + (" (or 0: unconditional)" if
-                                                                                 data_classes else " (unconditional)"))
+        fix = (f"model.num_classes={data_classes} (or 0: unconditional)" if data_classes
+               else "model.num_classes=0 (unconditional)")
+        raise ValueError(f"model.num_classes={num_classes} but data={name} {found}; a conditional model needs a "
+                         f"class for every label of the data: {fix}")
     channels = cfg.data.get("channels")
     if getattr(dataset, "kind", None) == "image" and channels and getattr(dataset, "channels", channels) != channels:
         raise ValueError(f"data.channels={channels} but data={name} has {dataset.channels}-channel images; leave "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -162,18 +163,24 @@ class StepCheckpoint(BatchStepSpan, ModelCheckpoint):
             set_checkpoint_interval(self, every)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """A run directory that was moved or copied (off a cluster, say) resumes as the same run: its stored paths
-        are re-rooted to where it is now. Lightning would instead drop the best score when the directory differs,
-        and the next evaluation, however much worse, would overwrite best.ckpt."""
+        """A run directory that was moved or copied whole (off a cluster, say) resumes as the same run: its stored
+        paths are re-rooted to where it is now. Lightning would instead drop the best score when the directory
+        differs, and the next evaluation, however much worse, would overwrite best.ckpt. Only when the re-rooted
+        best checkpoint is there: a resume that branches into a new directory has no best.ckpt yet, so it starts
+        its own best (Lightning's behaviour)."""
         old, new = state_dict.get("dirpath"), self.dirpath
         if old and new and old != new:
             def moved(path: Any) -> Any:
-                return new + path[len(old):] if isinstance(path, str) and path.startswith(old) else path
+                inside = isinstance(path, str) and path.startswith(old + os.sep)
+                return new + path[len(old):] if inside else path
 
-            state_dict = {**state_dict, "dirpath": new,
-                          **{key: moved(state_dict.get(key)) for key in
-                             ("best_model_path", "kth_best_model_path", "last_model_path") if key in state_dict},
-                          "best_k_models": {moved(k): v for k, v in (state_dict.get("best_k_models") or {}).items()}}
+            best = moved(state_dict.get("best_model_path"))
+            if best and isinstance(best, str) and os.path.isfile(best):
+                paths = ("best_model_path", "kth_best_model_path", "last_model_path")
+                top_k = state_dict.get("best_k_models") or {}
+                state_dict = {**state_dict, "dirpath": new,
+                              **{key: moved(state_dict.get(key)) for key in paths if key in state_dict},
+                              "best_k_models": {moved(path): value for path, value in top_k.items()}}
         super().load_state_dict(state_dict)
 
 

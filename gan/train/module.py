@@ -53,7 +53,9 @@ def _ignore_one_channel_grad_stride_warning() -> None:
     A weight of shape (out, 1, k, k) (D's first convolution on grayscale images) is the same memory in both layouts;
     channels_last gives its size-1 dimension stride 1, and DDP builds its gradient bucket with those strides. R1's
     double backward returns that weight's gradient with the contiguous stride instead, so DDP copies it into the
-    bucket (correct values; a copy of a few hundred numbers) and warns on every process. Any other shape still warns.
+    bucket (correct values; a copy of a few hundred numbers) and warns on every process. Only this shape is silenced
+    (PyTorch prints the warning once per process, so a silenced one-channel mismatch also hides later ones of other
+    shapes in that process; none is known).
     """
     one_input_channel = r"grad\.sizes\(\) = \[\d+, 1, \d+, \d+\]"
     ddp_stride_warning = r"(?s)Grad strides do not match bucket view strides\..*"

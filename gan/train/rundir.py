@@ -43,7 +43,7 @@ def run_dir_of_checkpoint(path: str | os.PathLike) -> Path:
     """The run directory a checkpoint path or run directory belongs to (`<run>/checkpoints/last.ckpt` -> `<run>`)."""
     path = Path(path).expanduser()
     if path.is_dir():
-        return path
+        return path.parent if path.name == CHECKPOINT_DIR else path  # `<run>/checkpoints` (tab completion) -> `<run>`
     return path.parent.parent if path.parent.name == CHECKPOINT_DIR else path.parent
 
 
@@ -68,7 +68,7 @@ def _alive(status: dict[str, Any]) -> bool:
 
 
 def _never_trained(status: dict[str, Any] | None) -> bool:
-    return bool(status) and status.get("state") == "failed" and not status.get("step")
+    return bool(status) and status.get("state") == "failed" and status.get("step") is None
 
 
 def _used_by(run_dir: Path) -> list[str]:
@@ -111,7 +111,7 @@ def claim(run_dir: Path, resume: str | None) -> bool:
     if used == [STATUS_FILE] and _never_trained(read_status(run_dir)):
         # A run that failed before it trained (a bad value, a missing file) left only its status: nothing to keep,
         # and "resume it" would be a dead end (no checkpoint). The corrected command takes the directory.
-        (run_dir / STATUS_FILE).unlink()
+        (run_dir / STATUS_FILE).unlink(missing_ok=True)  # two such starts: the exclusive create below decides
         used = []
     if used:
         raise RunDirectoryError(

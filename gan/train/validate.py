@@ -65,7 +65,8 @@ def validate(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key, default=_ABSENT)
         if value is not _ABSENT and not ok(value):
             raise ConfigValueError(f"{key}={value!r}: must be {must_be}")
-    unlimited = OmegaConf.select(cfg, "trainer.max_steps", default=None) == -1
+    # the ramps are fractions of module.total_steps (trainer.max_steps unless set apart)
+    unlimited = OmegaConf.select(cfg, "module.total_steps", default=None) == -1
     for ramp in ("optim.lr_decay", "loss.r1_decay"):
         decay = OmegaConf.select(cfg, ramp, default=None) or {}
         start, end = decay.get("start", 1.0), decay.get("end", 1.0)
@@ -75,14 +76,14 @@ def validate(cfg: DictConfig) -> None:
         if start < 1.0 and unlimited:
             raise ConfigValueError(f"{ramp}.start={start!r} is a fraction of trainer.max_steps, which is -1 (no "
                                    "limit): the ramp would never run. Give trainer.max_steps, or switch the ramp off "
-                                   f"with {ramp}.start=1")
+                                   f"with {ramp}.start=1 (on a resume also resume_allow_changes=true)")
     if cfg.data.get("kind") == "image":
         for key in ("resolution", "channels"):
             value = cfg.data.get(key)
             if not (_is_int(value) and value > 0):
                 raise ConfigValueError(f"data.{key}={value!r}: must be a positive integer for image data")
     accelerator = str(OmegaConf.select(cfg, "trainer.accelerator", default="") or "")
-    if accelerator in ("gpu", "cuda") and not _cuda_available():
+    if accelerator in ("gpu", "cuda") and not _gpu_available(accelerator):
         raise ConfigValueError(f"trainer.accelerator={accelerator} but torch finds no CUDA GPU on this machine; train "
                                "on the CPU with trainer=cpu (or trainer=ddp_cpu for two processes), or run where a GPU "
                                "is")
@@ -94,7 +95,8 @@ def validate(cfg: DictConfig) -> None:
         )
 
 
-def _cuda_available() -> bool:
+def _gpu_available(accelerator: str) -> bool:
+    """CUDA, or for "gpu" also Apple's MPS (Lightning maps "gpu" to it)."""
     import torch  # here, so validating a config stays light for code that never trains
 
-    return torch.cuda.is_available()
+    return torch.cuda.is_available() or (accelerator == "gpu" and torch.backends.mps.is_available())
