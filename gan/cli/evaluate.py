@@ -18,7 +18,12 @@ mode=real_vs_real needs no checkpoint: the `heldout_split` of `data` (default te
 the generator's place and is scored against the metrics group's reference (the train split), so FID, KID,
 precision and recall (or mode counts) show what a perfect generator of this data would get: the floor of the
 protocol. Its protocol id is the group's, with the held-out set's size as the sample count and `/fake:<held-out
-dataset>` appended. Memorisation is 1 by construction there (the held-out set is its own yardstick).
+dataset>` appended (and `/random-subsets` with n= below that size: each seed scores its own random subset).
+Memorisation is 1 by construction there (the held-out set is its own yardstick).
+
+`floor=true` in checkpoint mode scores G and that floor at one sample size, the held-out split's (or a smaller n=):
+FID is biased upwards by about c / n for n samples, so a generator's 10,000-sample FID and a floor of a few hundred
+held-out images are not comparable (experiments/digits_floor/RESULTS.md, stop 29).
 """
 
 from __future__ import annotations
