@@ -129,6 +129,16 @@ def test_grid_and_singles_carry_provenance_and_regenerate(loaded, tmp_path):
         assert np.array_equal(regenerate(tmp_path / name), png_pixels(tmp_path / name))
 
 
+def test_a_grid_that_cannot_be_drawn_or_opened_is_refused_before_generating(loaded, tmp_path):
+    common = dict(mode="grid", truncation=None, class_label=None, batch_size=64, upscale=1, individual=False,
+                  interpolation=INTERPOLATION)
+    with pytest.raises(ValueError, match="grid.nrow=0"):
+        sample_to_dir(loaded, tmp_path / "a", [0, 1], grid={**GRID, "nrow": 0}, **common)
+    with pytest.raises(ValueError, match="megapixels.*individual=true grid.save=false"):
+        sample_to_dir(loaded, tmp_path / "b", list(range(2_000_000)), grid=GRID, **common)  # refused at once
+    assert not list(tmp_path.rglob("*.png"))
+
+
 def test_regenerate_refuses_another_checkpoint(loaded, tmp_path, conditional_run):
     sample_to_dir(loaded, tmp_path, [0], mode="grid", truncation=None, class_label=None, batch_size=1, upscale=1,
                   grid=GRID, individual=False, interpolation=INTERPOLATION)

@@ -232,6 +232,20 @@ def _upscaled(pixels: np.ndarray, upscale: int) -> np.ndarray:
     return pixels.repeat(upscale, axis=-3).repeat(upscale, axis=-2) if upscale > 1 else pixels
 
 
+def check_grid(nrow: int, padding: int, count: int, side: int) -> None:
+    """Before any image is generated: a grid.png of `count` images of `side` pixels that can be written and opened."""
+    if nrow < 1 or padding < 0:
+        raise ValueError(f"grid.nrow={nrow}, grid.padding={padding}: nrow must be >= 1 (images per row) and padding "
+                         ">= 0")
+    cols = min(nrow, count)
+    rows = math.ceil(count / cols)
+    pixels = (rows * (side + padding) + padding) * (cols * (side + padding) + padding)
+    if Image.MAX_IMAGE_PIXELS and pixels > Image.MAX_IMAGE_PIXELS:
+        raise ValueError(f"a grid of {count} images would be {pixels / 1e6:.0f} megapixels, over the "
+                         f"{Image.MAX_IMAGE_PIXELS / 1e6:.0f} that image viewers and PIL open; draw fewer seeds, or "
+                         "write one PNG per seed instead: individual=true grid.save=false")
+
+
 def grid_pixels(pixels: np.ndarray, nrow: int, padding: int, pad_value: float, upscale: int) -> np.ndarray:
     """Tiles (N, H, W, C) uint8 images `nrow` per row with `padding` pixels of `pad_value` (0 black .. 1 white)."""
     pixels = _upscaled(pixels, upscale)
@@ -555,6 +569,8 @@ def sample_to_dir(loaded: LoadedGenerator, out_dir: Path, seeds: list[int], *, m
         return sample_points(loaded, out_dir, Render(layout="scatter", **common))
     if mode == "grid":
         if grid["save"]:
+            side = int(loaded.config.get("data", {}).get("resolution") or 0) * max(int(upscale), 1)
+            check_grid(int(grid["nrow"]), int(grid["padding"]), len(seeds), side)
             spec = Render(layout="grid", nrow=grid["nrow"], padding=grid["padding"], pad_value=grid["pad_value"],
                           **common)
             written.append(save_png(render(loaded, spec), out_dir / GRID_NAME, loaded, spec))
