@@ -345,6 +345,22 @@ def test_errors_raised_inside_hydra_or_lightning_are_one_clean_message(capsys, m
         assert "object_type" not in err
 
 
+def test_a_failed_command_removes_the_output_folder_it_left_empty(tmp_path, monkeypatch, capsys):
+    from gan.cli.errors import clean_errors
+
+    for name in ("HYDRA_FULL_ERROR", "GAN_DEBUG"):
+        monkeypatch.delenv(name, raising=False)
+    empty, used = tmp_path / "empty", tmp_path / "used"
+    empty.mkdir()
+    used.mkdir()
+    (used / "results.json").write_text("{}")
+    for folder in (empty, used):
+        with pytest.raises(SystemExit), clean_errors("gan-x", output_dir=folder):
+            raise FileNotFoundError("ckpt=/nope: no such file")
+    assert not empty.exists() and (used / "results.json").read_text() == "{}"
+    assert capsys.readouterr().err.count("gan-x: error: ckpt=/nope") == 2
+
+
 def test_a_failed_run_gives_the_signal_handlers_back(tmp_path):
     # Lightning's teardown after an exception re-installs the handlers it found at the start of fit (ours).
     before = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)}

@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from hydra.errors import CompactHydraException, InstantiationException
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
@@ -66,9 +67,10 @@ def debugging() -> bool:
 
 
 @contextmanager
-def clean_errors(command: str, multirun: bool = False) -> Iterator[None]:
+def clean_errors(command: str, multirun: bool = False, output_dir: Path | None = None) -> Iterator[None]:
     """Run the body; a project error becomes `<command>: error: <message>` on stderr and exit status 2, or, in a job
-    of a `-m` sweep (`multirun`), that message and a JobFailed, so the sweep goes on to its next job."""
+    of a `-m` sweep (`multirun`), that message and a JobFailed, so the sweep goes on to its next job. `output_dir`
+    (the folder Hydra made for the command's results) is removed if the failed command left it empty."""
     if debugging():
         yield
         return
@@ -82,6 +84,8 @@ def clean_errors(command: str, multirun: bool = False) -> Iterator[None]:
         if not _is_user_error(error):
             raise
         message = _message(error)
+        if output_dir is not None and output_dir.is_dir() and not any(output_dir.iterdir()):
+            output_dir.rmdir()
         print(f"{command}: error: {message}\n(the full traceback: set HYDRA_FULL_ERROR=1)", file=sys.stderr)
         if multirun:
             raise JobFailed(f"{command}: error: {message}") from None

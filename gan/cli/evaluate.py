@@ -283,8 +283,9 @@ def _metric_lines(summary: dict[str, dict[str, float]]) -> list[str]:
 @hydra.main(config_path=str(CONFIG_DIR), config_name="eval", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     quiet_known_messages()
-    with clean_errors("gan-eval"):
-        run(cfg, Path(HydraConfig.get().runtime.output_dir))
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    with clean_errors("gan-eval", output_dir=out_dir):
+        run(cfg, out_dir)
 
 
 if __name__ == "__main__":

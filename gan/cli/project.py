@@ -38,9 +38,10 @@ def run(cfg: DictConfig, out_dir: Path, command: str | None = None) -> list[Path
 @hydra.main(config_path=str(CONFIG_DIR), config_name="project", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     quiet_known_messages()
-    with clean_errors("gan-project"):
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    with clean_errors("gan-project", output_dir=out_dir):
         command = " ".join(["gan-project", *HydraConfig.get().overrides.task])
-        run(cfg, Path(HydraConfig.get().runtime.output_dir), command)
+        run(cfg, out_dir, command)
 
 
 if __name__ == "__main__":

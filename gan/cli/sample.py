@@ -42,8 +42,9 @@ def run(cfg: DictConfig, out_dir: Path) -> list[Path]:
 @hydra.main(config_path=str(CONFIG_DIR), config_name="sample", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     quiet_known_messages()
-    with clean_errors("gan-sample"):
-        run(cfg, Path(HydraConfig.get().runtime.output_dir))
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    with clean_errors("gan-sample", output_dir=out_dir):
+        run(cfg, out_dir)
 
 
 if __name__ == "__main__":
