@@ -239,6 +239,9 @@ def blend_generators(a: str | Path, b: str | Path, out: str | Path, settings: Bl
     atomic_torch_save(payload, target)
     load_generator(target)  # proves the file rebuilds its network before anyone relies on it
     if log is not None:
-        log(f"B's share per side: {record.get('b_share_by_resolution', settings.alpha)}; mapping and w_avg: "
-            f"{record.get('b_share_mapping', settings.alpha)}")
+        if "b_share_by_resolution" in record:  # a StyleGAN: per synthesis side, and the mapping network
+            log(f"B's share per side: {record['b_share_by_resolution']}; mapping and w_avg: "
+                f"{record['b_share_mapping']}")
+        else:
+            log(f"B's share of every tensor: {settings.alpha}")
     return target
