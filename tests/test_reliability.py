@@ -345,6 +345,14 @@ def test_errors_raised_inside_hydra_or_lightning_are_one_clean_message(capsys, m
         assert "object_type" not in err
 
 
+def test_an_added_key_that_nothing_reads_is_refused():
+    from gan.cli.errors import refuse_added_keys
+
+    refuse_added_keys("gan-sample", ["ckpt=run", "seeds=0-3", "++grid.nrow=4"])
+    with pytest.raises(ValueError, match=r"\+seed=3: gan-sample has no option seed"):
+        refuse_added_keys("gan-sample", ["ckpt=run", "+seed=3"])
+
+
 def test_a_failed_command_removes_the_output_folder_it_left_empty(tmp_path, monkeypatch, capsys):
     from gan.cli.errors import clean_errors
 

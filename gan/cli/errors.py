@@ -62,6 +62,16 @@ def _is_user_error(error: BaseException) -> bool:
     return lightning_errors is not None and isinstance(error, lightning_errors.MisconfigurationException)
 
 
+def refuse_added_keys(command: str, overrides: list[str]) -> None:
+    """gan-sample, gan-eval and gan-project read a fixed set of options: a `+key=value` (Hydra's hint for a key that
+    does not exist) would add one that nothing reads, and the command would run as if it had not been given."""
+    added = [o for o in overrides if o.startswith("+") and not o.startswith("++")]
+    if added:
+        key = added[0].lstrip("+").split("=", 1)[0]
+        raise ValueError(f"{added[0]}: {command} has no option {key} ('+' adds a key that nothing reads); "
+                         f"`{command} --help` lists its options")
+
+
 def debugging() -> bool:
     return any(os.environ.get(name, "") not in ("", "0") for name in DEBUG_VARIABLES)
 

@@ -42,7 +42,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from gan.cli.errors import clean_errors
+from gan.cli.errors import clean_errors, refuse_added_keys
 from gan.cli.quiet import quiet_known_messages
 from gan.config import compose_config
 from gan.metrics.evaluator import Sampler, build_evaluator, chunk_plan, generator_sampler, model_conditioning
@@ -285,6 +285,7 @@ def main(cfg: DictConfig) -> None:
     quiet_known_messages()
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     with clean_errors("gan-eval", output_dir=out_dir):
+        refuse_added_keys("gan-eval", list(HydraConfig.get().overrides.task))
         run(cfg, out_dir)
 
 

@@ -9,7 +9,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from gan.cli.errors import clean_errors
+from gan.cli.errors import clean_errors, refuse_added_keys
 from gan.cli.quiet import quiet_known_messages
 from gan.paths import CONFIG_DIR
 from gan.sample.render import resolve_seeds, sample_to_dir
@@ -44,6 +44,7 @@ def main(cfg: DictConfig) -> None:
     quiet_known_messages()
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     with clean_errors("gan-sample", output_dir=out_dir):
+        refuse_added_keys("gan-sample", list(HydraConfig.get().overrides.task))
         run(cfg, out_dir)
 
 
