@@ -120,7 +120,11 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     # A class-conditional G is also scored per class (cond_acc, intra_fid), as during training.
     conditioning = model_conditioning(loaded.latent_dim, loaded.num_classes)
     make_dataset = build_dataset_factory(merged)
-    n = floor_size(cfg, make_dataset, merged.data.name) if cfg.get("floor") else cfg.n
+    # floor=true: G and the held-out data at one sample size, the held-out split's unless n asks for fewer. FID falls
+    # with the sample count (a bias of about c / n), so a generator scored on 10,000 samples and a floor of a few
+    # hundred held-out images are not comparable; at one size they are.
+    heldout = make_dataset(cfg.heldout_split) if cfg.get("floor") else None
+    n = cfg.n if heldout is None else heldout_count(cfg.n, heldout, cfg.heldout_split, merged.data.name)
     evaluator = build_evaluator(settings, make_dataset, cfg.device, num_fake_samples=n, conditioning=conditioning)
     sample = generator_sampler(loaded.generator, loaded.latent_dim, loaded.num_classes, cfg.device)
     # progress on stderr, so the table on stdout stays clean for a pipe
@@ -130,24 +134,19 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     result = {"checkpoint": str(loaded.path), "checkpoint_sha256": loaded.sha256, "global_step": loaded.global_step,
               "protocol": evaluator.protocol, "metrics_source": source, "num_fake_samples": evaluator.num_fake_samples,
               "seeds": seeds, "rows": rows, "summary": summarise(rows)}
-    if cfg.get("floor"):
-        result["floor"] = real_vs_real_rows(settings, make_dataset, cfg.heldout_split, n, seeds, cfg.device,
-                                            merged.data.name)
+    if heldout is not None:
+        result["floor"] = real_vs_real_rows(settings, make_dataset, heldout, n, seeds, cfg.device)
     return write_results(result, out_dir)
 
 
-def floor_size(cfg: DictConfig, make_dataset: Any, data_name: str) -> int:
-    """floor=true: the sample count at which G and the real-vs-real floor are both scored, the held-out split's size
-    unless n asks for fewer. FID falls with the sample count (a bias of about c / n), so a generator scored on 10,000
-    samples and a floor of a few hundred held-out images are not comparable; at one size they are."""
-    available = len(make_dataset(cfg.heldout_split))
-    if cfg.n is None:
-        return available
-    if not 2 <= int(cfg.n) <= available:
-        raise ValueError(f"floor=true scores G and the real data at one sample size, at most the {cfg.heldout_split} "
-                         f"split's {available} items of data={data_name}; got n={cfg.n}. Use n=null (all of them) "
-                         f"or n<={available}")
-    return int(cfg.n)
+def heldout_count(n: int | None, heldout: Dataset, heldout_split: str, data_name: str) -> int:
+    """How many held-out items stand in for generated samples: all of them (n=null) or n of them."""
+    if n is None:
+        return len(heldout)
+    if not 1 <= int(n) <= len(heldout):
+        raise ValueError(f"n={n}: the real data is scored on at most the {heldout_split} split's {len(heldout)} items "
+                         f"of data={data_name}; use n=null for all of them, or n<={len(heldout)}")
+    return int(n)
 
 
 def with_reference_data(cfg: DictConfig, train_cfg: DictConfig) -> DictConfig:
@@ -182,21 +181,18 @@ def run_real_vs_real(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         merged.metrics = compose_config("eval", [f"metrics={DEFAULT_METRICS[kind]}"]).metrics
         source = f"metrics={DEFAULT_METRICS[kind]} (default for data.kind={kind})"
     settings = OmegaConf.to_container(merged.metrics, resolve=True)
-    floor = real_vs_real_rows(settings, build_dataset_factory(merged), cfg.heldout_split, cfg.n, seeds, cfg.device,
-                              cfg.data.name)
+    make_dataset = build_dataset_factory(merged)
+    heldout = make_dataset(cfg.heldout_split)
+    floor = real_vs_real_rows(settings, make_dataset, heldout,
+                              heldout_count(cfg.n, heldout, cfg.heldout_split, cfg.data.name), seeds, cfg.device)
     result = {"mode": "real_vs_real", "metrics_source": source, "seeds": seeds, **floor}
     return write_results(result, out_dir)
 
 
-def real_vs_real_rows(settings: dict[str, Any], make_dataset: Any, heldout_split: str, n: int | None,
-                      seeds: list[int], device: str, data_name: str) -> dict[str, Any]:
-    """The floor: `n` items of the held-out split (null: all of them) scored as generated samples, one row per seed.
+def real_vs_real_rows(settings: dict[str, Any], make_dataset: Any, heldout: Dataset, count: int, seeds: list[int],
+                      device: str) -> dict[str, Any]:
+    """The floor: `count` items of the held-out set (`heldout_count`) scored as generated samples, one row per seed.
     With fewer than all, each seed scores its own random subset, so the rows show the floor's spread at that size."""
-    heldout = make_dataset(heldout_split)
-    count = len(heldout) if n is None else int(n)
-    if not 1 <= count <= len(heldout):
-        raise ValueError(f"n={n} but the {heldout_split} split of data={data_name} has {len(heldout)} items; use "
-                         "n=null for all of them")
     evaluator = build_evaluator(settings, make_dataset, device, num_fake_samples=count)
     rows = []
     for seed in seeds:

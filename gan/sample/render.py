@@ -237,23 +237,28 @@ def check_grid(nrow: int, padding: int, count: int, side: int) -> None:
     if nrow < 1 or padding < 0:
         raise ValueError(f"grid.nrow={nrow}, grid.padding={padding}: nrow must be >= 1 (images per row) and padding "
                          ">= 0")
-    cols = min(nrow, count)
-    rows = math.ceil(count / cols)
-    pixels = (rows * (side + padding) + padding) * (cols * (side + padding) + padding)
+    height, width, _ = _grid_layout(count, nrow, side, side, padding)
+    pixels = height * width
     if Image.MAX_IMAGE_PIXELS and pixels > Image.MAX_IMAGE_PIXELS:
         raise ValueError(f"a grid of {count} images would be {pixels / 1e6:.0f} megapixels, over the "
                          f"{Image.MAX_IMAGE_PIXELS / 1e6:.0f} that image viewers and PIL open; draw fewer seeds, or "
                          "write one PNG per seed instead: individual=true grid.save=false")
 
 
+def _grid_layout(count: int, nrow: int, h: int, w: int, padding: int) -> tuple[int, int, int]:
+    """(height, width, columns) of a grid of `count` h x w images, `nrow` per row, `padding` around each."""
+    cols = min(nrow, count)
+    rows = math.ceil(count / cols)
+    return rows * (h + padding) + padding, cols * (w + padding) + padding, cols
+
+
 def grid_pixels(pixels: np.ndarray, nrow: int, padding: int, pad_value: float, upscale: int) -> np.ndarray:
     """Tiles (N, H, W, C) uint8 images `nrow` per row with `padding` pixels of `pad_value` (0 black .. 1 white)."""
     pixels = _upscaled(pixels, upscale)
     n, h, w, c = pixels.shape
-    cols = min(nrow, n)
-    rows = math.ceil(n / cols)
+    height, width, cols = _grid_layout(n, nrow, h, w, padding)
     fill = round(pad_value * UINT8_MAX)
-    canvas = np.full((rows * (h + padding) + padding, cols * (w + padding) + padding, c), fill, dtype=np.uint8)
+    canvas = np.full((height, width, c), fill, dtype=np.uint8)
     for i in range(n):
         top, left = padding + (i // cols) * (h + padding), padding + (i % cols) * (w + padding)
         canvas[top:top + h, left:left + w] = pixels[i]
