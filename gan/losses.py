@@ -6,10 +6,12 @@ all return a scalar mean over the batch. Conventions follow the papers:
 - hinge: Lim & Ye 2017, Miyato et al. 2018.
 - wasserstein: Arjovsky et al. 2017 (pair with gradient_penalty for WGAN-GP, Gulrajani et al. 2017).
 - lsgan: Mao et al. 2017 with targets a=0 (fake), b=1 (real), c=1 (generator), halved as in the paper.
+`top_k_logits` (Sinha et al. 2020) selects the fake logits G's loss reads (loss.top_k in conf/loss/).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -55,6 +57,19 @@ def lsgan_d(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
 
 def lsgan_g(fake_logits: Tensor) -> Tensor:
     return 0.5 * ((fake_logits - 1.0) ** 2).mean()
+
+
+def top_k_logits(fake_logits: Tensor, fraction: float) -> Tensor:
+    """Top-k training (Sinha et al. 2020): the ceil(fraction x N) largest of N fake logits, for G's loss alone.
+
+    G's update then follows only the samples D already finds most realistic; the gradients of the worst ones, which
+    pull G towards the regions between modes, are thrown away. fraction 1 returns the logits unchanged (plain GAN).
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"top-k fraction must be in (0, 1], got {fraction}")
+    count = fake_logits.shape[0]
+    keep = max(1, math.ceil(fraction * count))
+    return fake_logits if keep >= count else torch.topk(fake_logits, keep, sorted=False).values
 
 
 def _per_sample_grad_sq_norm(outputs: Tensor, inputs: Tensor) -> Tensor:

@@ -294,6 +294,6 @@ def test_keys_added_later_take_the_value_resume_and_the_defaults_give(compose_co
         del node[leaf]
     cfg = resumed_config(composed, stored, ["resume=runs/old"])
     # the value the module trains with (optim.lr_decay.end stays absent: the stored config is the run's record)
-    for module_key in ("lr_decay_end", "r1_decay_start", "r1_decay_end"):
+    for module_key in ("lr_decay_end", "r1_decay_start", "r1_decay_end", "top_k_final", "top_k_start", "top_k_end"):
         assert cfg.module[module_key] == KEYS_ADDED_LATER[f"module.{module_key}"][1], module_key
     assert OmegaConf.select(cfg, "optim.lr_decay.end") is None

@@ -74,3 +74,20 @@ def test_r1_of_a_quadratic_critic():
     logits = 0.5 * x.pow(2).sum(dim=1)
     # gradient is x: mean of ||x||^2 = (5 + 9) / 2
     assert losses.r1_penalty(logits, x).item() == pytest.approx(7.0)
+
+
+def test_top_k_keeps_the_largest_logits_by_hand():
+    logits = torch.tensor([3.0, -1.0, 2.0, 0.5])
+    assert sorted(losses.top_k_logits(logits, 0.5).tolist()) == [2.0, 3.0]
+    assert sorted(losses.top_k_logits(logits, 0.6).tolist()) == [0.5, 2.0, 3.0]  # ceil(0.6 x 4) = 3
+    assert sorted(losses.top_k_logits(logits, 0.01).tolist()) == [3.0]  # never empty
+    assert losses.top_k_logits(logits, 1.0) is logits
+    with pytest.raises(ValueError, match="top-k fraction"):
+        losses.top_k_logits(logits, 0.0)
+
+
+def test_top_k_gives_the_discarded_samples_no_gradient():
+    logits = torch.tensor([3.0, -1.0, 2.0, 0.5], requires_grad=True)
+    losses.hinge_g(losses.top_k_logits(logits, 0.5)).backward()
+    # hinge_g = -mean over the kept two: -1/2 for each of them, 0 for the thrown-away ones
+    assert logits.grad.tolist() == [-0.5, 0.0, -0.5, 0.0]

@@ -235,3 +235,58 @@ def test_r1_ramp_settings_are_checked(compose_config):
     with pytest.raises(ValueError, match="loss.r1_decay end"):
         build_module(compose_config(*TINY_DCGAN, "loss.r1_decay.start=0.5", "loss.r1_decay.end=0.25"))
     validate(compose_config("loss.r1_decay.start=0.5", "loss.r1_decay.end=0.75"))
+
+
+def test_top_k_ramps_the_fraction_of_g_batch_its_loss_reads(compose_config):
+    """loss.top_k: G's loss sees the whole batch until `start`, then a linearly shrinking top fraction, down to
+    `final` at `end`; the logits it gets are the largest of D's scores for the generated batch."""
+    from gan import losses
+
+    cfg = compose_config(*TINY_DCGAN, "trainer.max_steps=8", "loss.top_k.final=0.25", "loss.top_k.start=0.25",
+                         "loss.top_k.end=0.75")
+    L.seed_everything(cfg.seed)
+    module = build_module(cfg)
+    seen = []
+
+    def recording_g_loss(fake_logits):  # the global step and how many logits G's loss got
+        step = int(module.d_steps) + int(module.g_steps)
+        seen.append((step, len(fake_logits)))
+        return losses.hinge_g(fake_logits)
+
+    module.g_loss = recording_g_loss
+    L.Trainer(max_steps=8, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+              enable_model_summary=False).fit(module, datamodule=build_datamodule(cfg))
+    # G updates at global steps 1, 3, 5, 7 of 8 (batch 16): fraction 1 until step 2, 1 - 0.75 x (3-2)/4 = 0.8125 at
+    # step 3 (ceil(13) = 13 of 16), 0.4375 at step 5 (7), 0.25 from step 6 on (4)
+    assert seen == [(1, 16), (3, 13), (5, 7), (7, 4)]
+
+
+def test_top_k_settings_are_checked(compose_config):
+    from gan.train.validate import ConfigValueError, validate
+
+    with pytest.raises(ConfigValueError, match="loss.top_k.final"):
+        validate(compose_config("loss.top_k.final=0"))
+    with pytest.raises(ConfigValueError, match="must come after loss.top_k.start=0.5"):
+        validate(compose_config("loss.top_k.final=0.5", "loss.top_k.start=0.5", "loss.top_k.end=0.5"))
+    with pytest.raises(ConfigValueError, match="never run"):
+        validate(compose_config("loss.top_k.final=0.5", "trainer.max_steps=-1"))
+    validate(compose_config("trainer.max_steps=-1"))  # off (final 1): no ramp to run
+    with pytest.raises(ValueError, match="loss.top_k final"):
+        build_module(compose_config(*TINY_DCGAN, "loss.top_k.final=1.5"))
+
+
+def test_latent_codes_train_an_unconditional_generator_with_a_code_embedding(compose_config):
+    module, before = fit(compose_config(*TINY_DCGAN, "model.latent_codes=4"), max_steps=2)
+    assert module.num_classes == 0  # no labels drawn or read: D stays unconditional
+    assert module.sample_inputs(3, seed=0)[1] is None
+    assert "generator.code_embed.weight" in changed(module, before, "generator.")
+
+
+def test_latent_codes_are_refused_for_a_generator_without_them(compose_config):
+    from gan.train.validate import ConfigValueError, validate
+
+    with pytest.raises(ConfigValueError, match="model=resnet_sn's generator has no latent codes"):
+        validate(compose_config("model=resnet_sn", "+model.latent_codes=10"))
+    with pytest.raises(ConfigValueError, match="model.latent_codes=1: must be 0"):
+        validate(compose_config("model.latent_codes=1"))
+    validate(compose_config("model.latent_codes=10"))

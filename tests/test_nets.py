@@ -34,6 +34,34 @@ def test_conditional_dcgan_uses_labels():
         g(z)
 
 
+def test_latent_code_is_the_argmax_of_z_first_entries_and_uniform():
+    from gan.nets.dcgan import latent_code
+
+    z = torch.tensor([[0.1, 2.0, -1.0, 5.0], [3.0, -2.0, 0.5, 9.0]])
+    assert latent_code(z, 3).tolist() == [1, 0]  # the 4th entry is not part of the code
+    codes = latent_code(torch.randn(20000, 16, generator=torch.Generator().manual_seed(0)), 10)
+    counts = torch.bincount(codes, minlength=10).double()
+    # uniform over the 10 codes: each count 2000 +- ~42 (binomial std); chi-square with 9 dof far below its 0.1 % tail
+    assert ((counts - 2000) ** 2 / 2000).sum() < 27.9
+
+
+def test_dcgan_generator_reads_the_embedding_of_its_latent_code():
+    torch.manual_seed(0)
+    g = DCGANGenerator(latent_dim=8, channels=1, resolution=16, width=8, embed_dim=4, latent_codes=3).eval()
+    assert g.num_classes == 0  # unconditional: samplers draw no labels
+    z = torch.randn(5, 8)
+    z[:, :3] = torch.tensor([[2.0, 0, 0], [0, 2.0, 0], [0, 0, 2.0], [2.0, 0, 0], [0, 2.0, 0]])
+    by_hand = g.net(torch.cat([z, g.code_embed.weight[[0, 1, 2, 0, 1]]], dim=1)[:, :, None, None])
+    torch.testing.assert_close(g(z), by_hand)
+    with torch.no_grad():
+        g.code_embed.weight[1] += 1.0  # moving code 1's embedding moves exactly the samples with code 1
+    changed = (g(z) - by_hand).flatten(1).abs().amax(dim=1) > 0
+    assert changed.tolist() == [False, True, False, False, True]
+    for bad in (1, 9):
+        with pytest.raises(ValueError, match="latent_codes must be 0"):
+            DCGANGenerator(latent_dim=8, channels=1, resolution=16, width=8, embed_dim=4, latent_codes=bad)
+
+
 def test_mlp_pacgan_packing():
     d = MLPDiscriminator(in_dim=2, hidden_dim=16, num_hidden=2, pack=4)
     assert d(torch.randn(8, 2)).shape == (2,)

@@ -41,6 +41,13 @@ KEYS_ADDED_LATER: dict[str, tuple[str, Any]] = {
     "loss.r1_decay.end": ("loss.r1_weight", 1.0),
     "module.r1_decay_start": ("module.r1_weight", 1.0),
     "module.r1_decay_end": ("module.r1_weight", 1.0),
+    "loss.top_k.final": ("loss.r1_weight", 1.0),
+    "loss.top_k.start": ("loss.r1_weight", 0.0),
+    "loss.top_k.end": ("loss.r1_weight", 1.0),
+    "module.top_k_final": ("module.r1_weight", 1.0),
+    "module.top_k_start": ("module.r1_weight", 0.0),
+    "module.top_k_end": ("module.r1_weight", 1.0),
+    "model.latent_codes": ("model.latent_dim", 0),
 }
 
 

@@ -84,6 +84,9 @@ class GAN(L.LightningModule):
         r1_every: int = 1,
         r1_decay_start: float = 1.0,
         r1_decay_end: float = 1.0,
+        top_k_final: float = 1.0,
+        top_k_start: float = 0.0,
+        top_k_end: float = 1.0,
         gradient_penalty: Penalty = losses.gradient_penalty,
         r1_penalty: Penalty = losses.r1_penalty,
         augment: Callable[[Tensor], Tensor] | None = None,
@@ -119,6 +122,13 @@ class GAN(L.LightningModule):
         # and part of the lost precision comes back (experiments/toy_pacgan/RESULTS.md, stop 28).
         _check_ramp("loss.r1_decay", r1_decay_start, r1_decay_end)
         self.r1_decay_start, self.r1_decay_end = r1_decay_start, r1_decay_end
+        # Top-k training (Sinha et al. 2020; gan.losses.top_k_logits): G's loss reads only the fraction of its batch D
+        # scores highest, ramping from all of it at `start` to `final` at `end` (fractions of the run; the paper decays
+        # k by 0.99 per epoch to a floor, a ramp of the same shape as the lr's here). final 1: off.
+        if not 0.0 < top_k_final <= 1.0:
+            raise ValueError(f"loss.top_k final must be in (0, 1], got {top_k_final}")
+        _check_ramp("loss.top_k", top_k_start, top_k_end)
+        self.top_k_final, self.top_k_start, self.top_k_end = top_k_final, top_k_start, top_k_end
         self.augment = augment
         self.freeze_d_blocks = freeze_d_blocks
         self._freeze_discriminator_blocks(freeze_d_blocks)
@@ -165,6 +175,13 @@ class GAN(L.LightningModule):
             return self.r1_weight
         return self.r1_weight * ramp_down_factor(self._counted_global_step(), self.total_steps, self.r1_decay_start,
                                                  0.0, self.r1_decay_end)
+
+    def current_top_k(self) -> float:
+        """The fraction of G's batch its loss reads at this global step: 1, ramped to loss.top_k.final."""
+        if self.top_k_final >= 1.0:
+            return 1.0
+        return ramp_down_factor(self._counted_global_step(), self.total_steps, self.top_k_start, self.top_k_final,
+                                self.top_k_end)
 
     def _counted_global_step(self) -> int:
         """D + G updates so far, from the counter buffers that resume restores (the ramps' clock)."""
@@ -275,7 +292,8 @@ class GAN(L.LightningModule):
         z, fake_y = self._random_inputs(real.shape[0])
         fake = self.generator(z, fake_y)
         fake_logits = self.discriminator(self._augmented(fake), fake_y)
-        loss = self.g_loss(fake_logits)
+        top_k = self.current_top_k()
+        loss = self.g_loss(losses.top_k_logits(fake_logits, top_k) if top_k < 1.0 else fake_logits)
         logs = {}
         if self._style_net:
             style = self._style_term(fake, real)

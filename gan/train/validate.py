@@ -45,7 +45,11 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "loss.r1_every": (lambda v: _is_int(v) and v > 0, "a positive integer"),
     "loss.r1_decay.start": (lambda v: _is_number(v) and 0 <= v <= 1, "a fraction of the run in [0, 1] (1: off)"),
     "loss.r1_decay.end": (lambda v: _is_number(v) and 0 < v <= 1, "a fraction of the run in (0, 1] (R1 off after it)"),
+    "loss.top_k.final": (lambda v: _is_number(v) and 0 < v <= 1, "a fraction of G's batch in (0, 1] (1: off)"),
+    "loss.top_k.start": (lambda v: _is_number(v) and 0 <= v <= 1, "a fraction of the run in [0, 1]"),
+    "loss.top_k.end": (lambda v: _is_number(v) and 0 < v <= 1, "a fraction of the run in (0, 1] (the ramp's end)"),
     "model.latent_dim": (lambda v: _is_int(v) and v > 0, "a positive integer"),
+    "model.latent_codes": (lambda v: _is_int(v) and v >= 0 and v != 1, "0 (off) or an integer >= 2"),
     "model.num_classes": (lambda v: _is_int(v) and v >= 0, "an integer >= 0 (0: unconditional)"),
     "model.ema.decay": (lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
 }
@@ -67,9 +71,11 @@ def validate(cfg: DictConfig) -> None:
             raise ConfigValueError(f"{key}={value!r}: must be {must_be}")
     # the ramps are fractions of module.total_steps (trainer.max_steps unless set apart)
     unlimited = OmegaConf.select(cfg, "module.total_steps", default=None) == -1
-    for ramp in ("optim.lr_decay", "loss.r1_decay"):
+    for ramp in ("optim.lr_decay", "loss.r1_decay", "loss.top_k"):
         decay = OmegaConf.select(cfg, ramp, default=None) or {}
         start, end = decay.get("start", 1.0), decay.get("end", 1.0)
+        if ramp == "loss.top_k" and decay.get("final", 1.0) >= 1.0:
+            continue  # off: its ramp is never read
         if start < 1.0 and end <= start:
             raise ConfigValueError(f"{ramp}.end={end!r} must come after {ramp}.start={start!r} (both fractions of "
                                    "trainer.max_steps)")
@@ -87,6 +93,10 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigValueError(f"trainer.accelerator={accelerator} but torch finds no CUDA GPU on this machine; train "
                                "on the CPU with trainer=cpu (or trainer=ddp_cpu for two processes), or run where a GPU "
                                "is")
+    codes = OmegaConf.select(cfg, "model.latent_codes", default=0) or 0
+    if codes and "latent_codes" not in (OmegaConf.select(cfg, "model.generator", default=None) or {}):
+        raise ConfigValueError(f"model.latent_codes={codes} but model={cfg.model.get('name')}'s generator has no latent "
+                               "codes (model=dcgan has them); set model.latent_codes=0")
     model_kind, data_kind = cfg.model.get("data_kind"), cfg.data.get("kind")
     if model_kind and data_kind and model_kind != data_kind:
         raise ConfigValueError(
