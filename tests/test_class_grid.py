@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from gan.nets.dcgan import latent_code
 from gan.sample.render import (
     KEY_REGENERATE,
     Render,
+    code_grid_inputs,
     latents_for_seeds,
     read_provenance,
     regenerate,
@@ -39,6 +41,16 @@ def unconditional(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("uncond")
     train_tiny(run_dir, "trainer.max_steps=2")
     return load_generator(last_ckpt(run_dir))
+
+
+@pytest.fixture(scope="module")
+def with_codes(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("codes")
+    train_tiny(run_dir, f"model.latent_codes={CODES}", "trainer.max_steps=6")
+    return load_generator(last_ckpt(run_dir))
+
+
+CODES = 4
 
 
 def write_classes(loaded, out_dir: Path, **kwargs) -> list[Path]:
@@ -86,9 +98,32 @@ def test_provenance_and_regeneration(conditional, tmp_path):
 
 
 def test_refused_for_unconditional_generators_and_with_a_class(unconditional, conditional, tmp_path):
-    with pytest.raises(ValueError, match="needs a class-conditional generator"):
+    with pytest.raises(ValueError, match="needs a class-conditional generator .* or one with latent codes"):
         write_classes(unconditional, tmp_path / "u")
     assert not (tmp_path / "u").exists()  # refused before anything is written
     with pytest.raises(ValueError, match="leave class=null"):
         write_classes(conditional, tmp_path / "c", class_label=2)
     assert not (tmp_path / "c").exists()
+
+
+def test_code_grid_row_k_has_code_k_and_keeps_each_seed_values():
+    z = code_grid_inputs(SEEDS, 8, CODES).reshape(CODES, len(SEEDS), 8)
+    plain, _ = latents_for_seeds(SEEDS, 8, 0)
+    for k in range(CODES):
+        assert latent_code(z[k], CODES).tolist() == [k] * len(SEEDS)
+        # a permutation of the seed's own first CODES entries; the rest untouched
+        assert (z[k, :, :CODES].sort(dim=1).values == plain[:, :CODES].sort(dim=1).values).all()
+        assert (z[k, :, CODES:] == plain[:, CODES:]).all()
+    # a seed whose code already is k keeps its latent in row k
+    own = latent_code(plain, CODES)
+    for j, k in enumerate(own.tolist()):
+        assert (z[k, j] == plain[j]).all()
+
+
+def test_classes_grid_of_a_generator_with_latent_codes_has_a_row_per_code(with_codes, tmp_path):
+    assert with_codes.num_classes == 0 and with_codes.latent_codes == CODES
+    write_classes(with_codes, tmp_path)
+    grid = np.asarray(Image.open(tmp_path / "classes.png"))
+    side = with_codes.config["data"]["resolution"]
+    assert grid.shape == (CODES * (side + PADDING) + PADDING, len(SEEDS) * (side + PADDING) + PADDING)
+    assert np.array_equal(regenerate(tmp_path / "classes.png")[..., 0], grid)

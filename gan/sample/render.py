@@ -314,10 +314,30 @@ def class_grid_inputs(seeds: Sequence[int], latent_dim: int, num_classes: int, t
     return torch.cat([z for z, _ in rows]), torch.cat([y for _, y in rows])
 
 
-def _check_class_grid(num_classes: int, class_label: int | None) -> None:
-    if not num_classes:
-        raise ValueError("mode=classes draws one row per class and needs a class-conditional generator "
-                         "(model.num_classes > 0); this checkpoint's generator is unconditional: use mode=grid")
+def code_grid_inputs(seeds: Sequence[int], latent_dim: int, codes: int, truncation: float | None = None,
+                     truncation_psi: float | None = None) -> Tensor:
+    """z of the per-code grid of a generator with latent codes (model.latent_codes), code-major: row k has code k.
+
+    A latent's code is the argmax of its first `codes` entries (gan.nets.dcgan.latent_code); row k swaps that largest
+    entry into place k. The swap permutes i.i.d. entries, so each row is a draw of z given code k, and a column keeps
+    one seed's values throughout."""
+    z, _ = latents_for_seeds(seeds, latent_dim, 0, truncation, truncation_psi=truncation_psi)
+    rows = []
+    for k in range(codes):
+        row = z.clone()
+        largest = row[:, :codes].argmax(dim=1)
+        at_k = row[:, k].clone()
+        row[:, k] = row[torch.arange(len(row)), largest]
+        row[torch.arange(len(row)), largest] = at_k
+        rows.append(row)
+    return torch.cat(rows)
+
+
+def _check_class_grid(num_classes: int, class_label: int | None, codes: int = 0) -> None:
+    if not num_classes and not codes:
+        raise ValueError("mode=classes draws one row per class (or per latent code) and needs a class-conditional "
+                         "generator (model.num_classes > 0) or one with latent codes (model.latent_codes > 0); this "
+                         "checkpoint's generator has neither: use mode=grid")
     if class_label is not None:
         raise ValueError(f"class={class_label} with mode=classes: the per-class grid draws every class; leave "
                          "class=null (or use mode=grid class=K for one class)")
@@ -332,8 +352,11 @@ def render_frames(loaded: LoadedGenerator, spec: Render) -> np.ndarray:
         return style_mix.style_mix_frames(loaded, spec)
     z_psi, w_psi = split_truncation(loaded, spec)
     if spec.layout == "classes":
-        _check_class_grid(loaded.num_classes, spec.class_label)
-        z, y = class_grid_inputs(spec.seeds, loaded.latent_dim, loaded.num_classes, spec.truncation, z_psi)
+        _check_class_grid(loaded.num_classes, spec.class_label, loaded.latent_codes)
+        if loaded.num_classes:
+            z, y = class_grid_inputs(spec.seeds, loaded.latent_dim, loaded.num_classes, spec.truncation, z_psi)
+        else:
+            z, y = code_grid_inputs(spec.seeds, loaded.latent_dim, loaded.latent_codes, spec.truncation, z_psi), None
         return to_uint8_hwc(generate(loaded, z, y, spec.batch_size, w_psi)).numpy()
     z, y = latents_for_seeds(spec.seeds, loaded.latent_dim, loaded.num_classes, spec.truncation, spec.class_label,
                              truncation_psi=z_psi)
@@ -554,7 +577,7 @@ def sample_to_dir(loaded: LoadedGenerator, out_dir: Path, seeds: list[int], *, m
     if mode not in MODES:
         raise ValueError(f"mode={mode!r}: choose {', '.join(MODES[:-1])} or {MODES[-1]}")
     if mode == "classes":
-        _check_class_grid(loaded.num_classes, class_label)
+        _check_class_grid(loaded.num_classes, class_label, loaded.latent_codes)
     if col_seeds is not None and mode != "style_mix":
         raise ValueError(f"col_seeds={col_seeds} is for mode=style_mix (the grid's columns); leave it null with "
                          f"mode={mode}")

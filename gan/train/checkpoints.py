@@ -240,6 +240,11 @@ class LoadedGenerator:
     def num_classes(self) -> int:
         return int(getattr(self.generator, "num_classes", 0))
 
+    @property
+    def latent_codes(self) -> int:
+        """Categories of the code drawn from z (gan.nets.dcgan.latent_code); 0 for a generator without them."""
+        return int(getattr(self.generator, "latent_codes", 0))
+
 
 def build_generator(config: Mapping[str, Any]) -> nn.Module:
     """A fresh generator as `config` (a stored, resolved training config) describes it."""

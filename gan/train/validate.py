@@ -95,8 +95,9 @@ def validate(cfg: DictConfig) -> None:
                                "is")
     codes = OmegaConf.select(cfg, "model.latent_codes", default=0) or 0
     if codes and "latent_codes" not in (OmegaConf.select(cfg, "model.generator", default=None) or {}):
-        raise ConfigValueError(f"model.latent_codes={codes} but model={cfg.model.get('name')}'s generator has no latent "
-                               "codes (model=dcgan has them); set model.latent_codes=0")
+        name = cfg.model.get("name")
+        raise ConfigValueError(f"model.latent_codes={codes} but model={name}'s generator has no latent codes "
+                               "(model=dcgan has them); set model.latent_codes=0")
     model_kind, data_kind = cfg.model.get("data_kind"), cfg.data.get("kind")
     if model_kind and data_kind and model_kind != data_kind:
         raise ConfigValueError(
