@@ -14,7 +14,8 @@
 # (conf/experiment/digits_dcgan.yaml).
 set -euo pipefail
 dcgan_stop20="loss=ns model.discriminator.width=32 data.batch_size=64 loss.r1_every=4 optim.lr_decay.final=0.0
-              optim.generator.fused=false optim.discriminator.fused=false speed.channels_last=false"
+              optim.generator.fused=false optim.discriminator.fused=false speed.channels_last=false
+              model.latent_codes=0"
 out=${1:-multirun/architectures}
 shift || true
 runs=()
