@@ -115,6 +115,12 @@ def test_checkpoint_of_another_architecture_names_the_difference(trained_run, tm
     assert "shape mismatches" in message and "model.generator.width: checkpoint 8, now 16" in message
     with pytest.raises(ArchitectureMismatchError, match="model.generator.width"):
         train_tiny(tmp_path / "ft", "model.generator.width=16", "trainer.max_steps=2", f"init_from={trained_run}")
+    # a G with latent codes from a checkpoint without them: the code embedding and the setting are named
+    with pytest.raises(ArchitectureMismatchError) as error:
+        train_tiny(tmp_path / "codes", "model.latent_codes=4", "trainer.max_steps=2", f"init_from={trained_run}")
+    message = str(error.value)
+    assert "missing from the checkpoint: generator.code_embed.weight" in message
+    assert "model.latent_codes: checkpoint 0, now 4" in message
 
 
 def test_export_is_small_loads_and_cannot_resume(trained_run, tmp_path):

@@ -289,4 +289,6 @@ def test_latent_codes_are_refused_for_a_generator_without_them(compose_config):
         validate(compose_config("model=resnet_sn", "+model.latent_codes=10"))
     with pytest.raises(ConfigValueError, match="model.latent_codes=1: must be 0"):
         validate(compose_config("model.latent_codes=1"))
+    with pytest.raises(ConfigValueError, match="latent_codes <= latent_dim"):
+        validate(compose_config("model.latent_codes=10", "model.latent_dim=8"))
     validate(compose_config("model.latent_codes=10"))

@@ -147,6 +147,8 @@ def describe_config(config: Mapping[str, Any] | None) -> str:
     model, data = config.get("model", {}), config.get("data", {})
     parts = [f"model={model.get('name')}", f"latent_dim={model.get('latent_dim')}",
              f"num_classes={model.get('num_classes')}"]
+    if model.get("latent_codes"):
+        parts.append(f"latent_codes={model['latent_codes']}")
     for net in ("generator", "discriminator"):
         if isinstance(model.get(net), Mapping) and "width" in model[net]:
             parts.append(f"{net}.width={model[net]['width']}")

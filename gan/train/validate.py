@@ -94,6 +94,10 @@ def validate(cfg: DictConfig) -> None:
                                "on the CPU with trainer=cpu (or trainer=ddp_cpu for two processes), or run where a GPU "
                                "is")
     codes = OmegaConf.select(cfg, "model.latent_codes", default=0) or 0
+    latent_dim = OmegaConf.select(cfg, "model.latent_dim", default=None)
+    if codes and _is_int(latent_dim) and codes > latent_dim:
+        raise ConfigValueError(f"model.latent_codes={codes} but model.latent_dim={latent_dim}: the code is the argmax "
+                               "of z's first latent_codes entries, so it needs latent_codes <= latent_dim")
     if codes and "latent_codes" not in (OmegaConf.select(cfg, "model.generator", default=None) or {}):
         name = cfg.model.get("name")
         raise ConfigValueError(f"model.latent_codes={codes} but model={name}'s generator has no latent codes "
