@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from gan.nets.dcgan import latent_code
@@ -127,3 +128,16 @@ def test_classes_grid_of_a_generator_with_latent_codes_has_a_row_per_code(with_c
     side = with_codes.config["data"]["resolution"]
     assert grid.shape == (CODES * (side + PADDING) + PADDING, len(SEEDS) * (side + PADDING) + PADDING)
     assert np.array_equal(regenerate(tmp_path / "classes.png")[..., 0], grid)
+    # cell (k, j) is G_ema's image of seed j's latent with code k, and rows differ down a column
+    z = code_grid_inputs(SEEDS, with_codes.latent_dim, CODES)
+    with torch.no_grad():
+        images = with_codes.generator(z)
+    pixels = ((images + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)[:, 0].numpy()
+    for k in range(CODES):
+        for j in range(len(SEEDS)):
+            assert np.abs(cell(grid, k, j, side).astype(int) - pixels[k * len(SEEDS) + j]).max() <= 1, (k, j)
+    assert not np.array_equal(cell(grid, 0, 0, side), cell(grid, 1, 0, side))
+    with pytest.raises(ValueError, match="truncation_psi=0 with mode=classes"):
+        write_classes(with_codes, tmp_path / "psi0", truncation_psi=0.0)
+    with pytest.raises(ValueError, match="leave class=null$"):  # no class=K hint: a code model takes no class
+        write_classes(with_codes, tmp_path / "k", class_label=1)

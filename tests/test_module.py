@@ -246,11 +246,15 @@ def test_top_k_ramps_the_fraction_of_g_batch_its_loss_reads(compose_config):
                          "loss.top_k.end=0.75")
     L.seed_everything(cfg.seed)
     module = build_module(cfg)
-    seen = []
+    seen, d_outputs = [], []
+    module.discriminator.register_forward_hook(lambda _net, _inputs, output: d_outputs.append(output.detach()))
 
     def recording_g_loss(fake_logits):  # the global step and how many logits G's loss got
         step = int(module.d_steps) + int(module.g_steps)
         seen.append((step, len(fake_logits)))
+        # the largest of D's scores for the generated batch (D's last forward): top-k, not any k
+        expected = d_outputs[-1].sort(descending=True).values[:len(fake_logits)]
+        assert torch.equal(fake_logits.detach().sort(descending=True).values, expected)
         return losses.hinge_g(fake_logits)
 
     module.g_loss = recording_g_loss
@@ -271,6 +275,10 @@ def test_top_k_settings_are_checked(compose_config):
     with pytest.raises(ConfigValueError, match="never run"):
         validate(compose_config("loss.top_k.final=0.5", "trainer.max_steps=-1"))
     validate(compose_config("trainer.max_steps=-1"))  # off (final 1): no ramp to run
+    validate(compose_config("loss.top_k.start=0.5", "loss.top_k.end=0.3"))  # off: its ramp is not checked
+    build_module(compose_config(*TINY_DCGAN, "loss.top_k.start=0.5", "loss.top_k.end=0.3"))
+    with pytest.raises(ConfigValueError, match="would never begin"):
+        validate(compose_config("loss.top_k.final=0.5", "loss.top_k.start=1"))
     with pytest.raises(ValueError, match="loss.top_k final"):
         build_module(compose_config(*TINY_DCGAN, "loss.top_k.final=1.5"))
 

@@ -28,6 +28,11 @@ def main(path: str, per_code: int) -> None:
     codes = loaded.latent_codes
     if not codes:
         raise SystemExit(f"{path}: this generator has no latent codes (model.latent_codes=0)")
+    data = loaded.config.get("data", {})
+    if (data.get("resolution"), data.get("channels")) != (32, 1):
+        raise SystemExit(f"{path}: trained on {data.get('name')} at {data.get('resolution')}x{data.get('resolution')} "
+                         f"with {data.get('channels')} channel(s); the shipped {CLASSIFIER} classifier reads 32x32 "
+                         "grayscale digits")
     classifier, _ = load_shipped(next(entry for entry in SHIPPED if entry.dataset == CLASSIFIER))
     classifier.eval()
     z = code_grid_inputs(range(per_code), loaded.latent_dim, codes)

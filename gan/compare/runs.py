@@ -48,6 +48,8 @@ KEYS_ADDED_LATER: dict[str, tuple[str, Any]] = {
     "module.top_k_start": ("module.r1_weight", 0.0),
     "module.top_k_end": ("module.r1_weight", 1.0),
     "model.latent_codes": ("model.latent_dim", 0),
+    # embed_dim: only the DCGAN generator has it, so only DCGAN runs get the generator's own key
+    "model.generator.latent_codes": ("model.generator.embed_dim", 0),
 }
 
 

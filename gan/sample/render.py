@@ -285,7 +285,8 @@ def _pil(pixels: np.ndarray) -> Image.Image:
 class Render:
     """Everything that turns a generator into one image file; stored in the PNG, replayed by `regenerate`."""
 
-    # "single", "grid", "classes" (row k: class k), "interpolation", "style_mix" or "scatter" (2D toy points)
+    # "single", "grid", "classes" (row k: class k, or latent code k), "interpolation", "style_mix" or "scatter" (2D
+    # toy points)
     layout: str
     seeds: list[int]  # for "style_mix": the row seeds
     truncation: float | None = None
@@ -333,14 +334,19 @@ def code_grid_inputs(seeds: Sequence[int], latent_dim: int, codes: int, truncati
     return torch.cat(rows)
 
 
-def _check_class_grid(num_classes: int, class_label: int | None, codes: int = 0) -> None:
+def _check_class_grid(num_classes: int, class_label: int | None, codes: int = 0,
+                      truncation_psi: float | None = None) -> None:
     if not num_classes and not codes:
         raise ValueError("mode=classes draws one row per class (or per latent code) and needs a class-conditional "
                          "generator (model.num_classes > 0) or one with latent codes (model.latent_codes > 0); this "
                          "checkpoint's generator has neither: use mode=grid")
     if class_label is not None:
+        one_class = " (or use mode=grid class=K for one class)" if num_classes else ""
         raise ValueError(f"class={class_label} with mode=classes: the per-class grid draws every class; leave "
-                         "class=null (or use mode=grid class=K for one class)")
+                         f"class=null{one_class}")
+    if not num_classes and truncation_psi == 0:
+        raise ValueError("truncation_psi=0 with mode=classes on a generator with latent codes: every latent becomes "
+                         "0, whose code is 0, so no row could show its own code; use a psi above 0")
 
 
 def render_frames(loaded: LoadedGenerator, spec: Render) -> np.ndarray:
@@ -352,7 +358,7 @@ def render_frames(loaded: LoadedGenerator, spec: Render) -> np.ndarray:
         return style_mix.style_mix_frames(loaded, spec)
     z_psi, w_psi = split_truncation(loaded, spec)
     if spec.layout == "classes":
-        _check_class_grid(loaded.num_classes, spec.class_label, loaded.latent_codes)
+        _check_class_grid(loaded.num_classes, spec.class_label, loaded.latent_codes, z_psi)
         if loaded.num_classes:
             z, y = class_grid_inputs(spec.seeds, loaded.latent_dim, loaded.num_classes, spec.truncation, z_psi)
         else:
@@ -577,7 +583,7 @@ def sample_to_dir(loaded: LoadedGenerator, out_dir: Path, seeds: list[int], *, m
     if mode not in MODES:
         raise ValueError(f"mode={mode!r}: choose {', '.join(MODES[:-1])} or {MODES[-1]}")
     if mode == "classes":
-        _check_class_grid(loaded.num_classes, class_label, loaded.latent_codes)
+        _check_class_grid(loaded.num_classes, class_label, loaded.latent_codes, truncation_psi)
     if col_seeds is not None and mode != "style_mix":
         raise ValueError(f"col_seeds={col_seeds} is for mode=style_mix (the grid's columns); leave it null with "
                          f"mode={mode}")

@@ -125,9 +125,13 @@ class GAN(L.LightningModule):
         # Top-k training (Sinha et al. 2020; gan.losses.top_k_logits): G's loss reads only the fraction of its batch D
         # scores highest, ramping from all of it at `start` to `final` at `end` (fractions of the run; the paper decays
         # k by 0.99 per epoch to a floor, a ramp of the same shape as the lr's here). final 1: off.
+        # Per process under DDP: each rank keeps the top fraction of its own part of the batch.
         if not 0.0 < top_k_final <= 1.0:
             raise ValueError(f"loss.top_k final must be in (0, 1], got {top_k_final}")
-        _check_ramp("loss.top_k", top_k_start, top_k_end)
+        if top_k_final < 1.0:
+            _check_ramp("loss.top_k", top_k_start, top_k_end)
+            if top_k_start >= 1.0:
+                raise ValueError("loss.top_k start must be below 1 when final < 1 (the ramp would never begin)")
         self.top_k_final, self.top_k_start, self.top_k_end = top_k_final, top_k_start, top_k_end
         self.augment = augment
         self.freeze_d_blocks = freeze_d_blocks

@@ -74,8 +74,12 @@ def validate(cfg: DictConfig) -> None:
     for ramp in ("optim.lr_decay", "loss.r1_decay", "loss.top_k"):
         decay = OmegaConf.select(cfg, ramp, default=None) or {}
         start, end = decay.get("start", 1.0), decay.get("end", 1.0)
-        if ramp == "loss.top_k" and decay.get("final", 1.0) >= 1.0:
-            continue  # off: its ramp is never read
+        if ramp == "loss.top_k":
+            if decay.get("final", 1.0) >= 1.0:
+                continue  # off: its ramp is never read
+            if start >= 1.0:
+                raise ConfigValueError(f"loss.top_k.final={decay.get('final')!r} but loss.top_k.start={start!r}: the "
+                                       "ramp would never begin; give a start below 1 (or final=1 for off)")
         if start < 1.0 and end <= start:
             raise ConfigValueError(f"{ramp}.end={end!r} must come after {ramp}.start={start!r} (both fractions of "
                                    "trainer.max_steps)")
