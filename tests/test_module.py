@@ -300,3 +300,15 @@ def test_latent_codes_are_refused_for_a_generator_without_them(compose_config):
     with pytest.raises(ConfigValueError, match="latent_codes <= latent_dim"):
         validate(compose_config("model.latent_codes=10", "model.latent_dim=8"))
     validate(compose_config("model.latent_codes=10"))
+
+
+def test_packs_and_minibatch_std_groups_must_divide_the_batch(compose_config):
+    from gan.train.validate import ConfigValueError, validate
+
+    with pytest.raises(ConfigValueError, match="not a multiple of model.discriminator.pack=3"):
+        validate(compose_config("data.batch_size=32", "model.discriminator.pack=3"))
+    with pytest.raises(ConfigValueError, match="minibatch_std_group=3 does not divide the 16 inputs"):
+        validate(compose_config("data.batch_size=32", "model.discriminator.pack=2",
+                                "model.discriminator.minibatch_std_group=3"))
+    validate(compose_config("data.batch_size=32", "model.discriminator.pack=2",
+                            "model.discriminator.minibatch_std_group=4"))

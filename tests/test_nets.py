@@ -69,3 +69,30 @@ def test_mlp_pacgan_packing():
         d(torch.randn(6, 2))
     g = MLPGenerator(latent_dim=2, out_dim=2, hidden_dim=16, num_hidden=2)
     assert g(torch.randn(5, 2)).shape == (5, 2)
+
+
+def test_minibatch_std_appends_each_group_spread_by_hand():
+    from gan.nets.dcgan import minibatch_std
+
+    h = torch.zeros(4, 2, 1, 1)
+    h[0, 0], h[1, 0] = 1.0, 3.0  # group 0: feature 0 has std 1 (population), feature 1 std 0 -> mean 0.5
+    h[2, 1], h[3, 1] = -2.0, 2.0  # group 1: feature 0 std 0, feature 1 std 2 -> mean 1
+    out = minibatch_std(h, 2)
+    assert out.shape == (4, 3, 1, 1) and torch.equal(out[:, :2], h)
+    torch.testing.assert_close(out[:, 2].flatten(), torch.tensor([0.5, 0.5, 1.0, 1.0]), atol=1e-4, rtol=0)
+    with pytest.raises(ValueError, match="multiple of minibatch_std_group=3"):
+        minibatch_std(h, 3)
+
+
+def test_dcgan_discriminator_with_minibatch_std_sees_the_batch_spread():
+    torch.manual_seed(0)
+    d = DCGANDiscriminator(channels=1, resolution=16, width=8, minibatch_std_group=2).eval()
+    x = torch.randn(4, 1, 16, 16)
+    alone = d(x)
+    # replacing sample 1 changes the logit of its group partner (sample 0) but not of the other group's samples
+    y = x.clone()
+    y[1] = torch.randn(1, 16, 16)
+    moved = d(y)
+    assert not torch.allclose(alone[0], moved[0]) and torch.equal(alone[2:], moved[2:])
+    with pytest.raises(ValueError, match="minibatch_std_group must be 0"):
+        DCGANDiscriminator(channels=1, resolution=16, width=8, minibatch_std_group=1)

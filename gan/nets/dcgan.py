@@ -79,6 +79,19 @@ class DCGANGenerator(nn.Module):
         return self.net(torch.cat(inputs, dim=1)[:, :, None, None])
 
 
+def minibatch_std(h: torch.Tensor, group: int) -> torch.Tensor:
+    """h (N, C, H, W) with one more channel: for each group of `group` consecutive samples, the standard deviation of
+    every feature over the group, averaged over features and positions (ProGAN's minibatch-std layer, one statistic):
+    D sees how varied its batch is, so a G that draws too few kinds of sample is told apart."""
+    n, c, height, width = h.shape
+    if n % group:
+        raise ValueError(f"batch size {n} is not a multiple of minibatch_std_group={group}")
+    grouped = h.reshape(n // group, group, c, height, width)
+    spread = (grouped.var(dim=1, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # (N / group,)
+    stat = spread.repeat_interleave(group)[:, None, None, None].expand(n, 1, height, width)
+    return torch.cat([h, stat.to(h.dtype)], dim=1)
+
+
 def latent_code(z: torch.Tensor, codes: int) -> torch.Tensor:
     """The categorical code of each latent: the index of the largest of its first `codes` entries (uniform over
     0..codes-1 for z ~ N(0, I))."""
@@ -89,8 +102,13 @@ class DCGANDiscriminator(nn.Module):
     """Strided convolutions with LeakyReLU; `blocks` (input side first) are the units FreezeD can freeze."""
 
     def __init__(self, channels: int, resolution: int, width: int, num_classes: int = 0,
-                 spectral_norm: bool = False, negative_slope: float = 0.2, pack: int = 1, batch_norm: bool = True):
+                 spectral_norm: bool = False, negative_slope: float = 0.2, pack: int = 1, batch_norm: bool = True,
+                 minibatch_std_group: int = 0):
         super().__init__()
+        if minibatch_std_group < 0 or minibatch_std_group == 1:
+            raise ValueError(f"minibatch_std_group must be 0 (off) or >= 2 (samples per group), got "
+                             f"{minibatch_std_group}")
+        self.minibatch_std_group = minibatch_std_group
         steps = _num_upsamplings(resolution)
         if pack < 1 or (pack > 1 and num_classes):
             raise ValueError(f"model.discriminator.pack must be >= 1 and 1 with class conditioning, got pack={pack} "
@@ -111,6 +129,8 @@ class DCGANDiscriminator(nn.Module):
             blocks.append(nn.Sequential(*layers))
             ch_in, ch_out = ch_out, ch_out * 2
         self.blocks = nn.ModuleList(blocks)
+        # minibatch standard deviation (Karras et al. 2018): one more input map for the head
+        ch_in += 1 if minibatch_std_group else 0
         self.head = norm(nn.Conv2d(ch_in, 1, BASE_RESOLUTION, 1, 0))
         self.embed = norm(_projection_embedding(num_classes, self.head)) if num_classes else None
         self.num_classes = num_classes
@@ -119,6 +139,8 @@ class DCGANDiscriminator(nn.Module):
         h = self.pack_samples(x)
         for block in self.blocks:
             h = block(h)
+        if self.minibatch_std_group:
+            h = minibatch_std(h, self.minibatch_std_group)
         logits = self.head(h).flatten()
         if self.embed is not None:
             if y is None:

@@ -106,12 +106,28 @@ def validate(cfg: DictConfig) -> None:
         name = cfg.model.get("name")
         raise ConfigValueError(f"model.latent_codes={codes} but model={name}'s generator has no latent codes "
                                "(model=dcgan has them); set model.latent_codes=0")
+    _check_batch_groups(cfg)
     model_kind, data_kind = cfg.model.get("data_kind"), cfg.data.get("kind")
     if model_kind and data_kind and model_kind != data_kind:
         raise ConfigValueError(
             f"model={cfg.model.name} is built for {model_kind} data but data={cfg.data.name} holds {data_kind}; "
             f"pick a matching pair, e.g. {EXAMPLE_PAIRS.get(model_kind, 'an experiment=... preset')}"
         )
+
+
+def _check_batch_groups(cfg: DictConfig) -> None:
+    """D reads the batch in packs (PacGAN) and groups of packs (minibatch std): both must divide it."""
+    batch = OmegaConf.select(cfg, "data.batch_size", default=None)
+    pack = OmegaConf.select(cfg, "model.discriminator.pack", default=1) or 1
+    group = OmegaConf.select(cfg, "model.discriminator.minibatch_std_group", default=0) or 0
+    if not (_is_int(batch) and _is_int(pack) and _is_int(group)) or pack < 1:
+        return
+    if batch % pack:
+        raise ConfigValueError(f"data.batch_size={batch} is not a multiple of model.discriminator.pack={pack} (D "
+                               "reads the batch in packs of that many samples)")
+    if group and (batch // pack) % group:
+        raise ConfigValueError(f"model.discriminator.minibatch_std_group={group} does not divide the {batch // pack} "
+                               f"inputs D reads per batch (data.batch_size={batch} / pack={pack})")
 
 
 def _gpu_available(accelerator: str) -> bool:
