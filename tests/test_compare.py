@@ -273,6 +273,30 @@ def test_a_key_added_later_at_its_old_value_does_not_split_a_study(tmp_path):
     assert load_run(make_run(tmp_path / "other", loss="ns", seed=0, fids=[1.0])).filled == []
 
 
+def _with_dcgan_model(path: Path, latent_codes: int | None) -> Path:
+    """The run's config with a DCGAN model section; latent_codes None: a run from before the codes existed."""
+    config = yaml.safe_load((path / ".hydra" / "config.yaml").read_text())
+    generator = {"_target_": "gan.nets.dcgan.DCGANGenerator", "latent_dim": 100, "width": 16, "embed_dim": 32}
+    model = {"name": "dcgan", "latent_dim": 100, "num_classes": 0, "generator": generator}
+    if latent_codes is not None:
+        model["latent_codes"] = latent_codes
+        generator["latent_codes"] = "${model.latent_codes}"
+    config["model"] = model
+    (path / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_runs_from_before_latent_codes_group_with_new_runs_without_codes(tmp_path):
+    old = [_with_dcgan_model(make_run(tmp_path / f"old{s}", loss="ns", seed=s, fids=[10.0 + s]), None) for s in (0, 1)]
+    plain = _with_dcgan_model(make_run(tmp_path / "plain", loss="ns", seed=2, fids=[12.0]), 0)
+    codes = _with_dcgan_model(make_run(tmp_path / "codes", loss="ns", seed=0, fids=[8.0]), 10)
+    runs = [load_run(p) for p in (*old, plain, codes)]
+    assert runs[0].filled == ["model.latent_codes", "model.generator.latent_codes"]
+    result = compare(runs)
+    assert result.group_keys == ["model.latent_codes"]  # not model.generator.latent_codes: it follows the same value
+    assert sorted((g.key, sorted(r.seed for r in g.runs)) for g in result.groups) == [((0,), [0, 1, 2]), ((10,), [0])]
+
+
 def test_keys_added_later_take_the_value_resume_and_the_defaults_give(compose_config):
     """Each filled key exists in today's config next to its anchor, its default is its old value, and a stored config
     without it resolves to that value when resumed (conf/train.yaml's oc.select): compare and resume agree."""
