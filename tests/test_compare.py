@@ -246,14 +246,21 @@ def test_a_plot_of_only_infinite_values_says_why_it_is_empty(tmp_path, monkeypat
     assert any("every value of fid is infinite" in text for text in texts), texts
 
 
-def _with_lr_decay(path: Path, end: float | None) -> Path:
-    """The run's config with the ramp-down keys as gan-train writes them; end None: a run from before `end` existed."""
+def _rewrite_config(path: Path, **sections: dict) -> Path:
+    """The run's stored config with these top-level sections set (or replaced)."""
     config = yaml.safe_load((path / ".hydra" / "config.yaml").read_text())
-    config["optim"]["lr_decay"] = {"start": 0.7, "final": 0.0, **({} if end is None else {"end": end})}
-    config["module"] = {"lr_decay_start": "${optim.lr_decay.start}",
-                        **({} if end is None else {"lr_decay_end": "${optim.lr_decay.end}"})}
+    config.update(sections)
     (path / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
     return path
+
+
+def _with_lr_decay(path: Path, end: float | None) -> Path:
+    """The run's config with the ramp-down keys as gan-train writes them; end None: a run from before `end` existed."""
+    optim = yaml.safe_load((path / ".hydra" / "config.yaml").read_text())["optim"]
+    optim["lr_decay"] = {"start": 0.7, "final": 0.0, **({} if end is None else {"end": end})}
+    module = {"lr_decay_start": "${optim.lr_decay.start}",
+              **({} if end is None else {"lr_decay_end": "${optim.lr_decay.end}"})}
+    return _rewrite_config(path, optim=optim, module=module)
 
 
 def test_a_key_added_later_at_its_old_value_does_not_split_a_study(tmp_path):
@@ -275,15 +282,12 @@ def test_a_key_added_later_at_its_old_value_does_not_split_a_study(tmp_path):
 
 def _with_dcgan_model(path: Path, latent_codes: int | None) -> Path:
     """The run's config with a DCGAN model section; latent_codes None: a run from before the codes existed."""
-    config = yaml.safe_load((path / ".hydra" / "config.yaml").read_text())
     generator = {"_target_": "gan.nets.dcgan.DCGANGenerator", "latent_dim": 100, "width": 16, "embed_dim": 32}
     model = {"name": "dcgan", "latent_dim": 100, "num_classes": 0, "generator": generator}
     if latent_codes is not None:
         model["latent_codes"] = latent_codes
         generator["latent_codes"] = "${model.latent_codes}"
-    config["model"] = model
-    (path / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
-    return path
+    return _rewrite_config(path, model=model)
 
 
 def test_runs_from_before_latent_codes_group_with_new_runs_without_codes(tmp_path):
