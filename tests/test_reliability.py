@@ -288,6 +288,39 @@ def test_a_runaway_loss_is_reported(tmp_path):
         train_tiny(tmp_path, "trainer.max_steps=4", "module.runaway_loss=1e-6")
 
 
+@pytest.mark.parametrize(("command", "override", "said"), [
+    ("gan.cli.train", "trainer.max_stepz=3", "Key 'max_stepz' is not in struct"),
+    ("gan.cli.train", "data=nonexist", "Could not find 'data/nonexist'"),
+    ("gan.cli.sample", "seeds=[1,", "no viable alternative at input '[1,'"),
+])
+def test_a_config_hydra_cannot_compose_exits_2_without_a_traceback(command, override, said, tmp_path):
+    """Hydra reports these itself (exit 1 before stop 30); every usage error of the project exits 2."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    done = subprocess.run([sys.executable, "-m", command, override, f"hydra.run.dir={tmp_path}"], capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert said in done.stderr and "Traceback" not in done.stderr + done.stdout
+
+
+def test_exit_1_after_the_command_started_stays_1(monkeypatch):
+    from gan.cli import errors
+
+    def failing_sweep() -> None:  # a -m sweep whose job failed: Hydra exits 1 after the command's code ran
+        with errors.clean_errors("gan-train", multirun=True):
+            pass
+        sys.exit(1)
+
+    monkeypatch.setattr(errors, "_command_started", False)
+    with pytest.raises(SystemExit) as stop:
+        errors.exit_2_on_config_errors(failing_sweep)
+    assert stop.value.code == 1
+    monkeypatch.setattr(errors, "_command_started", False)
+    with pytest.raises(SystemExit) as stop:
+        errors.exit_2_on_config_errors(lambda: sys.exit(1))  # before it: Hydra refused the config
+    assert stop.value.code == 2
+
+
 @pytest.mark.slow
 def test_cli_errors_are_one_clean_message_and_signals_exit_non_zero(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from hydra.errors import CompactHydraException, InstantiationException
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
@@ -76,11 +77,30 @@ def debugging() -> bool:
     return any(os.environ.get(name, "") not in ("", "0") for name in DEBUG_VARIABLES)
 
 
+# Set when a command's own code starts (clean_errors' body): an exit before it was Hydra refusing the config.
+_command_started = False
+
+
+def exit_2_on_config_errors(hydra_main: Callable[[], Any]) -> None:
+    """Run a `@hydra.main` function (called without arguments, as its console script does). Hydra reports a config
+    it cannot compose (an unknown group option, a key not in the config, an override it cannot parse) as one message
+    and exits 1; that is a usage error like any other here, so the exit status becomes 2. An exit 1 after the
+    command's own code started (a failed job of a sweep, a crash with its traceback) stays 1."""
+    try:
+        hydra_main()
+    except SystemExit as stop:
+        if stop.code == 1 and not _command_started:
+            raise SystemExit(USAGE_ERROR_EXIT) from None
+        raise
+
+
 @contextmanager
 def clean_errors(command: str, multirun: bool = False, output_dir: Path | None = None) -> Iterator[None]:
     """Run the body; a project error becomes `<command>: error: <message>` on stderr and exit status 2, or, in a job
     of a `-m` sweep (`multirun`), that message and a JobFailed, so the sweep goes on to its next job. `output_dir`
     (the folder Hydra made for the command's results) is removed if the failed command left it empty."""
+    global _command_started
+    _command_started = True
     if debugging():
         yield
         return

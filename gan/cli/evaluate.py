@@ -42,7 +42,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from gan.cli.errors import clean_errors, refuse_added_keys
+from gan.cli.errors import clean_errors, exit_2_on_config_errors, refuse_added_keys
 from gan.cli.quiet import quiet_known_messages
 from gan.config import compose_config
 from gan.metrics.evaluator import Sampler, build_evaluator, chunk_plan, generator_sampler, model_conditioning
@@ -277,12 +277,17 @@ def _metric_lines(summary: dict[str, dict[str, float]]) -> list[str]:
 
 
 @hydra.main(config_path=str(CONFIG_DIR), config_name="eval", version_base="1.3")
-def main(cfg: DictConfig) -> None:
+def hydra_main(cfg: DictConfig) -> None:
     quiet_known_messages()
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     with clean_errors("gan-eval", output_dir=out_dir):
         refuse_added_keys("gan-eval", list(HydraConfig.get().overrides.task))
         run(cfg, out_dir)
+
+
+def main() -> None:
+    """The console script: Hydra's config errors exit 2 like the command's own (gan.cli.errors)."""
+    exit_2_on_config_errors(hydra_main)
 
 
 if __name__ == "__main__":

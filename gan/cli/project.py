@@ -9,7 +9,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from gan.cli.errors import clean_errors, refuse_added_keys
+from gan.cli.errors import clean_errors, exit_2_on_config_errors, refuse_added_keys
 from gan.cli.quiet import quiet_known_messages
 from gan.paths import CONFIG_DIR
 from gan.sample.project import project_to_dir, psnr, read_target
@@ -36,13 +36,18 @@ def run(cfg: DictConfig, out_dir: Path, command: str | None = None) -> list[Path
 
 
 @hydra.main(config_path=str(CONFIG_DIR), config_name="project", version_base="1.3")
-def main(cfg: DictConfig) -> None:
+def hydra_main(cfg: DictConfig) -> None:
     quiet_known_messages()
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     with clean_errors("gan-project", output_dir=out_dir):
         refuse_added_keys("gan-project", list(HydraConfig.get().overrides.task))
         command = " ".join(["gan-project", *HydraConfig.get().overrides.task])
         run(cfg, out_dir, command)
+
+
+def main() -> None:
+    """The console script: Hydra's config errors exit 2 like the command's own (gan.cli.errors)."""
+    exit_2_on_config_errors(hydra_main)
 
 
 if __name__ == "__main__":

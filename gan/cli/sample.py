@@ -9,7 +9,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from gan.cli.errors import clean_errors, refuse_added_keys
+from gan.cli.errors import clean_errors, exit_2_on_config_errors, refuse_added_keys
 from gan.cli.quiet import quiet_known_messages
 from gan.paths import CONFIG_DIR
 from gan.sample.render import resolve_seeds, sample_to_dir
@@ -40,12 +40,17 @@ def run(cfg: DictConfig, out_dir: Path) -> list[Path]:
 
 
 @hydra.main(config_path=str(CONFIG_DIR), config_name="sample", version_base="1.3")
-def main(cfg: DictConfig) -> None:
+def hydra_main(cfg: DictConfig) -> None:
     quiet_known_messages()
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     with clean_errors("gan-sample", output_dir=out_dir):
         refuse_added_keys("gan-sample", list(HydraConfig.get().overrides.task))
         run(cfg, out_dir)
+
+
+def main() -> None:
+    """The console script: Hydra's config errors exit 2 like the command's own (gan.cli.errors)."""
+    exit_2_on_config_errors(hydra_main)
 
 
 if __name__ == "__main__":

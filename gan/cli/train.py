@@ -9,7 +9,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from gan.cli.errors import clean_errors
+from gan.cli.errors import clean_errors, exit_2_on_config_errors
 from gan.cli.quiet import quiet_known_messages
 from gan.config import register_resolvers
 from gan.paths import CONFIG_DIR
@@ -20,7 +20,7 @@ register_resolvers()  # before Hydra composes: hydra.run.dir uses them
 
 
 @hydra.main(config_path=str(CONFIG_DIR), config_name="train", version_base="1.3")
-def main(cfg: DictConfig) -> float:
+def hydra_main(cfg: DictConfig) -> float:
     quiet_known_messages()
     hydra_cfg = HydraConfig.get()
     # Under -m a failed job must not end the sweep: the next combination (or Optuna trial) still runs.
@@ -28,6 +28,11 @@ def main(cfg: DictConfig) -> float:
         # Before anything starts: under -m, Lightning's DDP launcher would re-run the whole sweep in every process.
         check_ddp_multirun(cfg, hydra_cfg)
         return train(cfg, Path(hydra_cfg.runtime.output_dir), overrides=list(hydra_cfg.overrides.task))
+
+
+def main() -> None:
+    """The console script: Hydra's config errors exit 2 like the command's own (gan.cli.errors)."""
+    exit_2_on_config_errors(hydra_main)
 
 
 if __name__ == "__main__":
