@@ -16,9 +16,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import CompactHydraException, InstantiationException
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
+from gan.cli.quiet import quiet_known_messages
 from gan.data.errors import DataError
 from gan.train.checkpoints import CheckpointError
 from gan.train.interrupted import RunInterrupted
@@ -120,3 +122,15 @@ def clean_errors(command: str, multirun: bool = False, output_dir: Path | None =
         if multirun:
             raise JobFailed(f"{command}: error: {message}") from None
         sys.exit(USAGE_ERROR_EXIT)
+
+
+def run_output_command(command: str, body: Callable[[Path, list[str]], Any]) -> None:
+    """The task of gan-eval, gan-sample and gan-project, which write into the folder Hydra made for them: known library
+    messages quieted, a `+key` refused, then `body(output folder, overrides)`, its project errors as one line (and the
+    folder removed if the failed command left it empty)."""
+    quiet_known_messages()
+    hydra_cfg = HydraConfig.get()
+    out_dir, overrides = Path(hydra_cfg.runtime.output_dir), list(hydra_cfg.overrides.task)
+    with clean_errors(command, output_dir=out_dir):
+        refuse_added_keys(command, overrides)
+        body(out_dir, overrides)

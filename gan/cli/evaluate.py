@@ -37,13 +37,11 @@ from typing import Any
 import hydra
 import numpy as np
 import torch
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from gan.cli.errors import clean_errors, exit_2_on_config_errors, refuse_added_keys
-from gan.cli.quiet import quiet_known_messages
+from gan.cli.errors import exit_2_on_config_errors, run_output_command
 from gan.config import compose_config
 from gan.metrics.evaluator import Sampler, build_evaluator, chunk_plan, generator_sampler, model_conditioning
 from gan.paths import CONFIG_DIR
@@ -278,11 +276,7 @@ def _metric_lines(summary: dict[str, dict[str, float]]) -> list[str]:
 
 @hydra.main(config_path=str(CONFIG_DIR), config_name="eval", version_base="1.3")
 def hydra_main(cfg: DictConfig) -> None:
-    quiet_known_messages()
-    out_dir = Path(HydraConfig.get().runtime.output_dir)
-    with clean_errors("gan-eval", output_dir=out_dir):
-        refuse_added_keys("gan-eval", list(HydraConfig.get().overrides.task))
-        run(cfg, out_dir)
+    run_output_command("gan-eval", lambda out_dir, _overrides: run(cfg, out_dir))
 
 
 def main() -> None:

@@ -6,11 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import hydra
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from gan.cli.errors import clean_errors, exit_2_on_config_errors, refuse_added_keys
-from gan.cli.quiet import quiet_known_messages
+from gan.cli.errors import exit_2_on_config_errors, run_output_command
 from gan.paths import CONFIG_DIR
 from gan.sample.project import project_to_dir, psnr, read_target
 from gan.train.checkpoints import load_generator, resolve_checkpoint_path
@@ -37,12 +35,8 @@ def run(cfg: DictConfig, out_dir: Path, command: str | None = None) -> list[Path
 
 @hydra.main(config_path=str(CONFIG_DIR), config_name="project", version_base="1.3")
 def hydra_main(cfg: DictConfig) -> None:
-    quiet_known_messages()
-    out_dir = Path(HydraConfig.get().runtime.output_dir)
-    with clean_errors("gan-project", output_dir=out_dir):
-        refuse_added_keys("gan-project", list(HydraConfig.get().overrides.task))
-        command = " ".join(["gan-project", *HydraConfig.get().overrides.task])
-        run(cfg, out_dir, command)
+    run_output_command("gan-project",
+                       lambda out_dir, overrides: run(cfg, out_dir, " ".join(["gan-project", *overrides])))
 
 
 def main() -> None:

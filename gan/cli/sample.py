@@ -6,11 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import hydra
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from gan.cli.errors import clean_errors, exit_2_on_config_errors, refuse_added_keys
-from gan.cli.quiet import quiet_known_messages
+from gan.cli.errors import exit_2_on_config_errors, run_output_command
 from gan.paths import CONFIG_DIR
 from gan.sample.render import resolve_seeds, sample_to_dir
 from gan.train.checkpoints import load_generator, resolve_checkpoint_path
@@ -41,11 +39,7 @@ def run(cfg: DictConfig, out_dir: Path) -> list[Path]:
 
 @hydra.main(config_path=str(CONFIG_DIR), config_name="sample", version_base="1.3")
 def hydra_main(cfg: DictConfig) -> None:
-    quiet_known_messages()
-    out_dir = Path(HydraConfig.get().runtime.output_dir)
-    with clean_errors("gan-sample", output_dir=out_dir):
-        refuse_added_keys("gan-sample", list(HydraConfig.get().overrides.task))
-        run(cfg, out_dir)
+    run_output_command("gan-sample", lambda out_dir, _overrides: run(cfg, out_dir))
 
 
 def main() -> None:
