@@ -296,8 +296,7 @@ class GAN(L.LightningModule):
         z, fake_y = self._random_inputs(real.shape[0])
         fake = self.generator(z, fake_y)
         fake_logits = self.discriminator(self._augmented(fake), fake_y)
-        top_k = self.current_top_k()
-        loss = self.g_loss(losses.top_k_logits(fake_logits, top_k) if top_k < 1.0 else fake_logits)
+        loss = self.g_loss(losses.top_k_logits(fake_logits, self.current_top_k()))  # fraction 1: all logits
         logs = {}
         if self._style_net:
             style = self._style_term(fake, real)
