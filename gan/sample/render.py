@@ -323,13 +323,11 @@ def code_grid_inputs(seeds: Sequence[int], latent_dim: int, codes: int, truncati
     entry into place k. The swap permutes i.i.d. entries, so each row is a draw of z given code k, and a column keeps
     one seed's values throughout."""
     z, _ = latents_for_seeds(seeds, latent_dim, 0, truncation, truncation_psi=truncation_psi)
+    seed_rows, largest = torch.arange(len(z)), z[:, :codes].argmax(dim=1)
     rows = []
     for k in range(codes):
         row = z.clone()
-        largest = row[:, :codes].argmax(dim=1)
-        at_k = row[:, k].clone()
-        row[:, k] = row[torch.arange(len(row)), largest]
-        row[torch.arange(len(row)), largest] = at_k
+        row[:, k], row[seed_rows, largest] = z[seed_rows, largest], z[:, k]
         rows.append(row)
     return torch.cat(rows)
 
