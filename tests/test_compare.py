@@ -127,6 +127,31 @@ def test_broken_and_unfinished_runs_are_listed_with_reasons(sweep):
     assert "no status.json" in why["8"]
 
 
+def test_a_job_refused_before_training_is_listed_not_dropped(sweep, tmp_path, capsys):
+    # what gan-train leaves when validate refuses one combination of a sweep: status.json only (no config record)
+    refused = sweep / "10"
+    refused.mkdir()
+    reason = "ConfigValueError: model.latent_codes=1 is not 0 or >= 2"
+    (refused / "status.json").write_text(json.dumps({"state": "failed", "step": None, "elapsed_s": None,
+                                                     "message": reason}))
+    assert refused in find_run_dirs([sweep])
+    result = compare([load_run(p) for p in find_run_dirs([sweep])])
+    why = {r.path.name: "; ".join(r.problems) for r in result.excluded}
+    assert "failed before training: ConfigValueError: model.latent_codes=1" in why["10"]
+    assert "never recorded" in why["10"] and "metrics.csv" not in why["10"]
+    # the table of the other runs is unchanged by it
+    assert sorted(len(g.summaries) for g in result.groups) == [2, 3]
+    out = tmp_path / "report"
+    assert compare_main([str(sweep), "--out", str(out)]) == 0
+    assert "model.latent_codes=1" in (out / "results.md").read_text()
+    # a sweep of nothing but refused jobs: named with the reason, not "no run directories"
+    only_refused = tmp_path / "only"
+    (only_refused / "0").mkdir(parents=True)
+    (only_refused / "0" / "status.json").write_text((refused / "status.json").read_text())
+    with pytest.raises(ValueError, match="latent_codes=1"):
+        compare([load_run(p) for p in find_run_dirs([only_refused])])
+
+
 def test_cli_writes_markdown_csv_and_plots(sweep, tmp_path, capsys):
     out = tmp_path / "out"
     assert compare_main([str(sweep), "--out", str(out)]) == 0

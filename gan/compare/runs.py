@@ -98,19 +98,27 @@ def find_run_dirs(paths: list[str | Path]) -> list[Path]:
         if not path.is_dir():
             raise FileNotFoundError(f"{path} is not a directory; pass run directories (with .hydra/config.yaml) or "
                                     "sweep directories (multirun/<name>/<time>) that contain them")
-        if (path / CONFIG_FILE).is_file():
+        if _is_run_dir(path):
             found.append(path)
             continue
-        below = sorted((config.parent.parent for config in path.rglob(str(CONFIG_FILE))), key=_natural_key)
+        # A sweep job refused before training (a bad value for one combination) has status.json with the reason and
+        # no config record: listed too, so a comparison never drops a failed job without a word.
+        below = {config.parent.parent for config in path.rglob(str(CONFIG_FILE))}
+        below |= {status.parent for status in path.rglob(STATUS_FILE)}
         if not below:
-            raise FileNotFoundError(f"no run directories under {path}: a run directory has {CONFIG_FILE}. Pass the "
-                                    "folder gan-train printed ('Results in ...'), or a multirun sweep folder")
-        found += below
+            raise FileNotFoundError(f"no run directories under {path}: a run directory has {CONFIG_FILE} or "
+                                    f"{STATUS_FILE}. Pass the folder gan-train printed ('Results in ...'), or a "
+                                    "multirun sweep folder")
+        found += sorted(below, key=_natural_key)
     unique: list[Path] = []
     for path in found:
         if path.resolve() not in {p.resolve() for p in unique}:
             unique.append(path)
     return unique
+
+
+def _is_run_dir(path: Path) -> bool:
+    return (path / CONFIG_FILE).is_file() or (path / STATUS_FILE).is_file()
 
 
 def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
@@ -203,11 +211,16 @@ def read_eval_rows(metrics_csv: Path) -> list[EvalRow]:
 def load_run(path: Path) -> Run:
     """Everything gan-compare needs from one run directory; what is missing or broken goes into `problems`."""
     run = Run(path=path)
-    try:
-        run.config = _read_config(path / CONFIG_FILE)
-        run.filled = fill_keys_added_later(run.config)
-    except Exception as error:  # noqa: BLE001 - a broken config is reported, not fatal for the whole comparison
-        run.problems.append(f"unreadable {CONFIG_FILE}: {error}")
+    if not (path / CONFIG_FILE).is_file():
+        # gan-train writes the record after its checks: a run without one stopped before training (status.json says
+        # why, below)
+        run.problems.append(f"no {CONFIG_FILE}: stopped before training, its settings were never recorded")
+    else:
+        try:
+            run.config = _read_config(path / CONFIG_FILE)
+            run.filled = fill_keys_added_later(run.config)
+        except Exception as error:  # noqa: BLE001 - a broken config is reported, not fatal for the whole comparison
+            run.problems.append(f"unreadable {CONFIG_FILE}: {error}")
     try:
         run.overrides = [str(o) for o in (rundir.recorded_overrides(path) or [])]
     except yaml.YAMLError as error:
@@ -227,7 +240,8 @@ def load_run(path: Path) -> Run:
         run.problems.append(f"no {STATUS_FILE}: training never started (config or data error before fit; see the "
                             "job's log in the run directory)")
     if run.state == "failed":
-        run.problems.append(f"failed at global step {run.status_step}: {run.message}")
+        where = "before training" if run.status_step is None else f"at global step {run.status_step}"
+        run.problems.append(f"failed {where}: {run.message}")
 
     metrics_path = path / METRICS_FILE
     if metrics_path.is_file():
@@ -238,7 +252,7 @@ def load_run(path: Path) -> Run:
         if not run.rows and not run.problems and run.state != "running":
             run.problems.append(f"no evaluation rows in {METRICS_FILE} (trained with metrics=none? pass metrics=... "
                                 "or evaluate its checkpoints with gan-eval)")
-    else:
+    elif run.config:  # a run refused before training has none, and the reason is already listed
         run.problems.append(f"no {METRICS_FILE}")
     if run.state == "running":
         # status.json is written at the start and the end of fit, so the last evaluation tells how far it got
