@@ -53,3 +53,16 @@ def test_truncation_psi_zero_gives_the_mean_image_for_every_seed_and_one_changes
     assert not torch.equal(half, mean[1:2]) and not torch.equal(half, model.generate(seeds=[5], class_=2))
     with pytest.raises(ValueError, match="truncation_psi"):
         model.generate(seeds=[1], truncation_psi=1.5)
+
+
+def test_gan_load_which_best_takes_the_runs_best_checkpoint(conditional_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(conditional_run, run)
+    shutil.copy(last_ckpt(run), run / "checkpoints" / "best.ckpt")
+    assert gan.load(run, which="best").loaded.path.name == "best.ckpt"
+    assert gan.load(run).loaded.path.name == "last.ckpt"
+    (run / "checkpoints" / "best.ckpt").unlink()
+    with pytest.raises(FileNotFoundError, match="best.ckpt"):
+        gan.load(run, which="best")
