@@ -324,6 +324,10 @@ def test_runs_from_before_latent_codes_group_with_new_runs_without_codes(tmp_pat
     result = compare(runs)
     assert result.group_keys == ["model.latent_codes"]  # not model.generator.latent_codes: it follows the same value
     assert sorted((g.key, sorted(r.seed for r in g.runs)) for g in result.groups) == [((0,), [0, 1, 2]), ((10,), [0])]
+    # a model without latent codes (the toy MLP: latent_dim but no embedding) is not said to predate them
+    mlp = _rewrite_config(make_run(tmp_path / "mlp", loss="ns", seed=0, fids=[1.0]),
+                          model={"name": "mlp", "latent_dim": 2, "generator": {"hidden_dim": 400}})
+    assert load_run(mlp).filled == []
 
 
 def test_keys_added_later_take_the_value_resume_and_the_defaults_give(compose_config):

@@ -47,8 +47,9 @@ KEYS_ADDED_LATER: dict[str, tuple[str, Any]] = {
     "module.top_k_final": ("module.r1_weight", 1.0),
     "module.top_k_start": ("module.r1_weight", 0.0),
     "module.top_k_end": ("module.r1_weight", 1.0),
-    "model.latent_codes": ("model.latent_dim", 0),
-    # embed_dim: only the DCGAN generator has it, so only DCGAN runs get the generator's own key
+    # embed_dim: only the DCGAN generator has it (and only DCGAN has latent codes), so runs of the other models,
+    # whose configs never have these keys, are not reported as predating them
+    "model.latent_codes": ("model.generator.embed_dim", 0),
     "model.generator.latent_codes": ("model.generator.embed_dim", 0),
 }
 
