@@ -27,6 +27,14 @@ def test_gan_eval_command_line_prints_mean_std_and_protocol(tmp_path):
     result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "protocol: toy:ring8-n1000-train-s0/n400/hq4.0std" in result.stdout
+    # stdout is the table alone, its first line the checkpoint (README): log lines, e.g. the domain classifier's,
+    # go to stderr with Hydra's job logging
+    assert result.stdout.startswith(f"{run_dir / 'checkpoints' / 'last.ckpt'} (global step 4)")
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        logging = compose("eval", return_hydra_config=True).hydra.job_logging
+    assert logging.handlers.console.stream == "ext://sys.stderr"
     assert "metrics=toy (command line)" in result.stdout
     assert "modes_covered" in result.stdout and "±" in result.stdout
     saved = json.loads((out / "results.json").read_text())
@@ -51,8 +59,12 @@ def test_gan_eval_scores_a_checkpoint_against_another_dataset(tmp_path):
     other = evaluate(make_config(*common, "data=grid25", "data.dataset.num_samples=1000", config_name="eval"),
                      tmp_path / "other")
     assert own["protocol"].startswith("toy:ring8-") and other["protocol"].startswith("toy:grid25-")
-    with pytest.raises(ValueError, match="kind"):
+    # the whole shape named at once (one key at a time sent users from one refusal to the next), and no advice to
+    # override data.kind: a points checkpoint cannot be scored against images whatever the config says
+    with pytest.raises(ValueError, match=r"has kind=image, channels=1, resolution=32 but the checkpoint's generator "
+                                         r"draws kind=points") as refused:
         evaluate(make_config(*common, "data=digits", config_name="eval"), tmp_path / "bad")
+    assert "data.kind" not in str(refused.value)
 
 
 def test_gan_eval_refuses_to_write_over_results_and_too_few_samples(tmp_path):

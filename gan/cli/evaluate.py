@@ -154,11 +154,17 @@ def with_reference_data(cfg: DictConfig, train_cfg: DictConfig) -> DictConfig:
     if cfg.get("data") is None:
         return train_cfg
     own = train_cfg.data
-    for key in ("kind", "channels", "resolution"):
-        if own.get(key) is not None and cfg.data.get(key) != own.get(key):
-            raise ValueError(f"data={cfg.data.get('name')} has {key}={cfg.data.get(key)} but the checkpoint's "
-                             f"generator draws {key}={own.get(key)} ({own.get('name')}); pass data.{key}="
-                             f"{own.get(key)} or another dataset")
+    keys = [key for key in ("kind", "channels", "resolution") if own.get(key) is not None]
+    if any(cfg.data.get(key) != own.get(key) for key in keys):
+        # All of the shape at once: a dataset that differs in kind differs in the rest too, and naming one key at a
+        # time sent the user from one refusal to the next (data.kind=image, then data.channels=1, ...).
+        def shape(data: DictConfig) -> str:
+            return ", ".join(f"{key}={data.get(key)}" for key in keys)
+
+        raise ValueError(f"data={cfg.data.get('name')} has {shape(cfg.data)} but the checkpoint's generator draws "
+                         f"{shape(own)} (it trained on data={own.get('name')}): score it against data of that shape "
+                         f"(leave data= out for its own; a dataset whose resolution or channels are settings, e.g. "
+                         f"data=folder, takes data.resolution=... data.channels=...)")
     merged = train_cfg.copy()
     merged.data = OmegaConf.create(OmegaConf.to_container(cfg.data, resolve=False))
     return merged
