@@ -23,10 +23,12 @@ register_resolvers()  # before Hydra composes: hydra.run.dir uses them
 def hydra_main(cfg: DictConfig) -> float:
     quiet_known_messages()
     hydra_cfg = HydraConfig.get()
+    # Before anything starts: under -m, Lightning's DDP launcher would re-run the whole sweep in every process. That
+    # refusal is the sweep's, not one job's: it ends the command (exit 2) at the first job instead of failing each.
+    with clean_errors("gan-train"):
+        check_ddp_multirun(cfg, hydra_cfg)
     # Under -m a failed job must not end the sweep: the next combination (or Optuna trial) still runs.
     with clean_errors("gan-train", multirun=hydra_cfg.mode == RunMode.MULTIRUN):
-        # Before anything starts: under -m, Lightning's DDP launcher would re-run the whole sweep in every process.
-        check_ddp_multirun(cfg, hydra_cfg)
         return train(cfg, Path(hydra_cfg.runtime.output_dir), overrides=list(hydra_cfg.overrides.task))
 
 
