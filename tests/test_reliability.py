@@ -303,6 +303,23 @@ def test_a_config_hydra_cannot_compose_exits_2_without_a_traceback(command, over
     assert said in done.stderr and "Traceback" not in done.stderr + done.stdout
 
 
+def test_a_reader_closing_stdout_ends_a_command_quietly():
+    """`gan-eval ... | head`: the table's print meets a closed pipe. SIGPIPE's exit status, no traceback."""
+    from gan.cli.errors import BROKEN_PIPE_EXIT
+
+    script = ("from gan.cli.errors import clean_errors\n"
+              "with clean_errors('gan-eval'):\n"
+              "    for i in range(200000):\n"
+              "        print('row', i)\n")
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    assert process.stdout.readline() == "row 0\n"
+    process.stdout.close()
+    stderr = process.stderr.read()
+    assert process.wait(timeout=60) == BROKEN_PIPE_EXIT == 141
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+
+
 def test_exit_1_after_the_command_started_stays_1(monkeypatch):
     from gan.cli import errors
 
@@ -408,3 +425,18 @@ def test_a_failed_run_gives_the_signal_handlers_back(tmp_path):
     with pytest.raises(RuntimeError, match="simulated crash"):
         train_tiny(tmp_path, "trainer.max_steps=6", callback(CrashAt, step=2))
     assert {signum: signal.getsignal(signum) for signum in before} == before
+
+
+def test_the_end_of_run_summary_names_only_files_the_run_wrote(tmp_path, capsys):
+    """A 4-step run without metrics logs no metrics.csv (fewer steps than log_every_n_steps), no best.ckpt, and with
+    logger.tensorboard=false no event files: the summary must not point at them."""
+    train_tiny(tmp_path / "short", "trainer.max_steps=4", "metrics=none")
+    summary = capsys.readouterr().out.split("Run finished", 1)[1]
+    assert not (tmp_path / "short" / "metrics.csv").exists()
+    assert "metrics:" not in summary and "TensorBoard" not in summary and "best.ckpt" not in summary
+    assert f"checkpoints: {tmp_path / 'short' / 'checkpoints'}/ (last.ckpt)" in summary
+    train_tiny(tmp_path / "long", "trainer.max_steps=60", "metrics=none", "trainer.log_every_n_steps=25",
+               "logger.tensorboard=true")
+    summary = capsys.readouterr().out.split("Run finished", 1)[1]
+    assert f"metrics:     {tmp_path / 'long' / 'metrics.csv'}" in summary
+    assert f"tensorboard --logdir {tmp_path / 'long' / 'tensorboard'}" in summary

@@ -28,6 +28,8 @@ from gan.train.rundir import run_dir_of_checkpoint
 
 # Exit status for a usage error (bad input), as argparse and most Unix tools use it.
 USAGE_ERROR_EXIT = 2
+# A reader that closed our stdout: the shell's status for a process ended by SIGPIPE (128 + 13).
+BROKEN_PIPE_EXIT = 141
 DEBUG_VARIABLES = ("HYDRA_FULL_ERROR", "GAN_DEBUG")
 USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, FileExistsError, IsADirectoryError,
                NotADirectoryError, PermissionError, FloatingPointError, CheckpointError, DataError,
@@ -108,6 +110,12 @@ def clean_errors(command: str, multirun: bool = False, output_dir: Path | None =
         return
     try:
         yield
+    except BrokenPipeError:
+        # stdout closed by its reader (`gan-eval ... | head`): the results files are written before the table is
+        # printed, so nothing is lost; end quietly, as a tool killed by SIGPIPE does, not with a traceback. Further
+        # writes (Python flushing stdout at exit) go to /dev/null.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(BROKEN_PIPE_EXIT)
     except RunInterrupted as stop:
         print(f"{command}: {stop}. Continue with: gan-train resume={run_dir_of_checkpoint(stop.checkpoint)}",
               file=sys.stderr)

@@ -250,7 +250,7 @@ class GAN(L.LightningModule):
         if not math.isfinite(magnitude):
             raise NonFiniteLossError(
                 f"{name} is {value.item()} at generator step {int(self.g_steps)} (global step {self.global_step}); "
-                "training stopped and the last good checkpoint was kept. Lower the learning rates, add a gradient "
+                "training stopped, no checkpoint was written over. Lower the learning rates, add a gradient "
                 "penalty, or use 32-bit precision."
             )
         if magnitude > self.runaway_loss and not self._warned_runaway:

@@ -239,12 +239,14 @@ def _print_summary(cfg: DictConfig, run_dir: Path, trainer: L.Trainer, score: fl
         for key, value in sorted(trainer.callback_metrics.items()):
             if not key.startswith(("loss/", "d_", "g_steps")):
                 lines.append(f"  last {key}: {float(value):.4f}")
+    # Only what the run wrote: a short run logs no metrics.csv (fewer steps than trainer.log_every_n_steps and no
+    # evaluation), a run without metrics has no best.ckpt, logger.tensorboard=false no event files.
     samples = sorted((run_dir / SAMPLES_DIR).glob("*.png"))
-    lines += [
-        f"  samples:     {samples[-1] if samples else run_dir / SAMPLES_DIR}",
-        f"  checkpoints: {run_dir / CHECKPOINT_DIR}/ (last.ckpt"
-        + (", best.ckpt)" if cfg.metrics.get("monitor") else ")"),
-        f"  metrics:     {run_dir / 'metrics.csv'}",
-        f"  TensorBoard: tensorboard --logdir {run_dir / 'tensorboard'}",
-    ]
+    checkpoints = [name for name in ("last.ckpt", "best.ckpt") if (run_dir / CHECKPOINT_DIR / name).is_file()]
+    written = [("samples", samples[-1] if samples else None),
+               ("checkpoints", f"{run_dir / CHECKPOINT_DIR}/ ({', '.join(checkpoints)})" if checkpoints else None),
+               ("metrics", run_dir / "metrics.csv" if (run_dir / "metrics.csv").is_file() else None),
+               ("TensorBoard", f"tensorboard --logdir {run_dir / 'tensorboard'}"
+                if (run_dir / "tensorboard").is_dir() else None)]
+    lines += [f"  {label + ':':<12} {value}" for label, value in written if value is not None]
     print("\n".join(lines))
