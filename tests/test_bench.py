@@ -77,6 +77,18 @@ def test_the_benchmark_parent_stays_free_of_torch():
     assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
 
 
+def test_help_prints_usage_and_a_misspelt_key_is_refused_before_anything_runs(capsys):
+    from gan.bench.__main__ import main
+
+    # --help used to be parsed as a key and the whole benchmark ran
+    assert main(["--help"]) == 0
+    assert "python -m gan.bench train.repeats=3" in capsys.readouterr().out
+    # a typo used to be merged as a new key and the default measured instead
+    assert main(["train.repeat=3"]) == 2
+    assert "train.repeat: conf/bench.yaml has no such key" in capsys.readouterr().err
+    assert load_config(["threads=2", "train.repeats=5"]).train.repeats == 5
+
+
 def row_cells(report: str, first_cell: str) -> list[str]:
     """The cells of the table row starting with `first_cell` (cells are separated by two or more spaces)."""
     line = next(line for line in report.splitlines() if line.strip().split("  ")[0] == first_cell)
