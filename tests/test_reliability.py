@@ -303,21 +303,34 @@ def test_a_config_hydra_cannot_compose_exits_2_without_a_traceback(command, over
     assert said in done.stderr and "Traceback" not in done.stderr + done.stdout
 
 
-def test_a_reader_closing_stdout_ends_a_command_quietly():
+@pytest.mark.parametrize("rows", [200000, 3])  # a long table, and one smaller than the pipe buffer (flushed at the end)
+def test_a_reader_closing_stdout_ends_a_command_quietly(rows):
     """`gan-eval ... | head`: the table's print meets a closed pipe. SIGPIPE's exit status, no traceback."""
     from gan.cli.errors import BROKEN_PIPE_EXIT
 
-    script = ("from gan.cli.errors import clean_errors\n"
+    script = ("import sys, time\n"
+              "from gan.cli.errors import clean_errors\n"
+              "sys.stdin.readline()  # the reader has closed its end by now\n"
               "with clean_errors('gan-eval'):\n"
-              "    for i in range(200000):\n"
+              f"    for i in range({rows}):\n"
               "        print('row', i)\n")
-    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
-    assert process.stdout.readline() == "row 0\n"
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}  # buffered, as in a shell
+    process = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env)
     process.stdout.close()
+    process.stdin.write("go\n")
+    process.stdin.close()
     stderr = process.stderr.read()
-    assert process.wait(timeout=60) == BROKEN_PIPE_EXIT == 141
+    assert process.wait(timeout=60) == BROKEN_PIPE_EXIT == 141, stderr
     assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+
+
+def test_a_broken_pipe_that_is_not_stdout_is_a_real_error():
+    """A worker's pipe or a socket breaking is a failure to show, not a reader that stopped reading."""
+    from gan.cli.errors import clean_errors
+
+    with pytest.raises(BrokenPipeError), clean_errors("gan-train"):
+        raise BrokenPipeError("a data-loader worker's pipe")
 
 
 def test_exit_1_after_the_command_started_stays_1(monkeypatch):

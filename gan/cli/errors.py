@@ -98,6 +98,18 @@ def exit_2_on_config_errors(hydra_main: Callable[[], Any]) -> None:
         raise
 
 
+def _stdout_closed_by_reader() -> bool:
+    """Whether our stdout is a pipe whose reading end is closed (poll reports POLLERR on the write end)."""
+    try:
+        import select
+
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), 0)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll (Windows) or no stdout file descriptor
+        return False
+
+
 @contextmanager
 def clean_errors(command: str, multirun: bool = False, output_dir: Path | None = None) -> Iterator[None]:
     """Run the body; a project error becomes `<command>: error: <message>` on stderr and exit status 2, or, in a job
@@ -110,7 +122,12 @@ def clean_errors(command: str, multirun: bool = False, output_dir: Path | None =
         return
     try:
         yield
+        # A table smaller than the pipe buffer meets the closed pipe only when flushed: here, not at interpreter exit
+        # (where Python reports "Exception ignored ... BrokenPipeError" and exits 120).
+        sys.stdout.flush()
     except BrokenPipeError:
+        if not _stdout_closed_by_reader():
+            raise  # another pipe (a worker process, a socket) broke: a real failure, with its traceback
         # stdout closed by its reader (`gan-eval ... | head`): the results files are written before the table is
         # printed, so nothing is lost; end quietly, as a tool killed by SIGPIPE does, not with a traceback. Further
         # writes (Python flushing stdout at exit) go to /dev/null.
