@@ -177,3 +177,9 @@ def test_multirun_with_ddp_is_refused_before_training(tmp_path):
     assert (result.stdout + result.stderr).count("hydra/launcher=slurm_ddp") == 1
     assert not (sweep / "0" / "status.json").exists()  # refused before training started
     assert not (sweep / "1").exists()
+    # a sweep that varies the trainer: the DDP job fails alone, the others train
+    mixed = tmp_path / "mixed"
+    result = gan_train("-m", *TINY_TOY, "trainer=cpu,ddp_cpu,cpu", "seed=0", f"hydra.sweep.dir={mixed}", timeout=300)
+    assert result.returncode == 1, result.stderr
+    assert [json.loads((mixed / job / "status.json").read_text())["state"] for job in ("0", "2")] == ["finished"] * 2
+    assert not (mixed / "1" / "status.json").exists() and "hydra/launcher=slurm_ddp" in result.stderr

@@ -23,12 +23,15 @@ register_resolvers()  # before Hydra composes: hydra.run.dir uses them
 def hydra_main(cfg: DictConfig) -> float:
     quiet_known_messages()
     hydra_cfg = HydraConfig.get()
-    # Before anything starts: under -m, Lightning's DDP launcher would re-run the whole sweep in every process. That
-    # refusal is the sweep's, not one job's: it ends the command (exit 2) at the first job instead of failing each.
-    with clean_errors("gan-train"):
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    # Before anything starts: under -m, Lightning's DDP launcher would re-run the whole sweep in every process. Refused
+    # at the first job, that is the sweep's error: it ends the command (exit 2) instead of failing each job in turn. A
+    # later job refused (the sweep varies the trainer: trainer=cpu,ddp_cpu) fails alone, so the jobs before and after
+    # it still run.
+    with clean_errors("gan-train", multirun=multirun and hydra_cfg.job.get("num", 0) > 0):
         check_ddp_multirun(cfg, hydra_cfg)
     # Under -m a failed job must not end the sweep: the next combination (or Optuna trial) still runs.
-    with clean_errors("gan-train", multirun=hydra_cfg.mode == RunMode.MULTIRUN):
+    with clean_errors("gan-train", multirun=multirun):
         return train(cfg, Path(hydra_cfg.runtime.output_dir), overrides=list(hydra_cfg.overrides.task))
 
 
