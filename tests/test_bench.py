@@ -87,6 +87,8 @@ def test_help_prints_usage_and_a_misspelt_key_is_refused_before_anything_runs(ca
     assert main(["train.repeat=3"]) == 2
     assert "train.repeat: conf/bench.yaml has no such key" in capsys.readouterr().err
     assert load_config(["threads=2", "train.repeats=5"]).train.repeats == 5
+    assert main(["train.variants.0.name=x"]) == 2  # one item of a list: OmegaConf cannot merge it
+    assert "a list is set whole" in capsys.readouterr().err
 
 
 def row_cells(report: str, first_cell: str) -> list[str]:

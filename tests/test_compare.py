@@ -144,6 +144,12 @@ def test_a_job_refused_before_training_is_listed_not_dropped(sweep, tmp_path, ca
     out = tmp_path / "report"
     assert compare_main([str(sweep), "--out", str(out)]) == 0
     assert "model.latent_codes=1" in (out / "results.md").read_text()
+    # a job still starting (status.json "starting", no config yet) is not said to have stopped
+    starting = sweep / "11"
+    starting.mkdir()
+    (starting / "status.json").write_text(json.dumps({"state": "starting", "step": None, "message": ""}))
+    problems = "; ".join(load_run(starting).problems)
+    assert "has not started training yet" in problems and "stopped" not in problems, problems
     # a sweep of nothing but refused jobs: named with the reason, not "no run directories"
     only_refused = tmp_path / "only"
     (only_refused / "0").mkdir(parents=True)

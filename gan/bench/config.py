@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from gan.paths import CONFIG_DIR
 
@@ -22,9 +23,13 @@ def load_config(argv: list[str]) -> DictConfig:
     if unknown:
         raise BenchUsageError(f"{unknown[0]}: conf/bench.yaml has no such key (keys: {', '.join(base)}; "
                               "`python -m gan.bench --help`)")
-    cfg = OmegaConf.merge(base, cli)
-    if cfg.quick:
-        cfg = OmegaConf.merge(cfg, cfg.quick_settings, cli)
+    try:
+        cfg = OmegaConf.merge(base, cli)
+        if cfg.quick:
+            cfg = OmegaConf.merge(cfg, cfg.quick_settings, cli)
+    except OmegaConfBaseException as error:  # e.g. one item of a list (train.variants.0.name=x): set the whole list
+        raise BenchUsageError(f"{' '.join(argv)}: {str(error).splitlines()[0]} (a list is set whole, e.g. "
+                              "'train.variants=[{name: fp32, overrides: []}]')") from None
     assert isinstance(cfg, DictConfig)
     return cfg
 

@@ -1,7 +1,8 @@
 """Reading run directories (README.md, "The run directory"): config, overrides, status and evaluation rows.
 
-A run directory has `.hydra/config.yaml`; a sweep directory (`multirun/...`) holds run directories below it. Nothing
-here decides what is comparable: that is `gan.compare.table`. A run that cannot be read fully is still returned, with
+A run directory has `.hydra/config.yaml`, or only `status.json` (a run refused before training records no config); a
+sweep directory (`multirun/...`) holds run directories below it. Nothing here decides what is comparable: that is
+`gan.compare.table`. A run that cannot be read fully is still returned, with
 `problems` saying what is wrong, so the report can list it instead of dropping it.
 """
 
@@ -97,8 +98,8 @@ def find_run_dirs(paths: list[str | Path]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if not path.is_dir():
-            raise FileNotFoundError(f"{path} is not a directory; pass run directories (with .hydra/config.yaml) or "
-                                    "sweep directories (multirun/<name>/<time>) that contain them")
+            raise FileNotFoundError(f"{path} is not a directory; pass run directories (with .hydra/config.yaml or "
+                                    "status.json) or sweep directories (multirun/<name>/<time>) that contain them")
         if _is_run_dir(path):
             found.append(path)
             continue
@@ -213,9 +214,11 @@ def load_run(path: Path) -> Run:
     """Everything gan-compare needs from one run directory; what is missing or broken goes into `problems`."""
     run = Run(path=path)
     if not (path / CONFIG_FILE).is_file():
-        # gan-train writes the record after its checks: a run without one stopped before training (status.json says
-        # why, below)
-        run.problems.append(f"no {CONFIG_FILE}: stopped before training, its settings were never recorded")
+        # gan-train writes the record after its checks: a run without one failed them (status.json says why, below)
+        # or is still starting (checks, building the data and the metrics' classifier)
+        failed = (rundir.read_status(path) or {}).get("state") == "failed"
+        run.problems.append(f"no {CONFIG_FILE}: " + ("stopped before training, its settings were never recorded"
+                                                     if failed else "has not started training yet"))
     else:
         try:
             run.config = _read_config(path / CONFIG_FILE)
@@ -253,7 +256,7 @@ def load_run(path: Path) -> Run:
         if not run.rows and not run.problems and run.state != "running":
             run.problems.append(f"no evaluation rows in {METRICS_FILE} (trained with metrics=none? pass metrics=... "
                                 "or evaluate its checkpoints with gan-eval)")
-    elif run.config:  # a run refused before training has none, and the reason is already listed
+    elif (path / CONFIG_FILE).is_file():  # a run refused before training has none, and the reason is listed above
         run.problems.append(f"no {METRICS_FILE}")
     if run.state == "running":
         # status.json is written at the start and the end of fit, so the last evaluation tells how far it got
