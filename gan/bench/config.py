@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from gan.paths import CONFIG_DIR
 
@@ -19,30 +19,17 @@ def load_config(argv: list[str]) -> DictConfig:
     A key bench.yaml does not have is refused (BenchUsageError), naming it."""
     cli = OmegaConf.from_cli(argv)
     base = OmegaConf.load(BENCH_CONFIG)
-    unknown = [key for key in _dotted_keys(cli) if OmegaConf.select(base, key, default=_MISSING) is _MISSING]
-    if unknown:
-        raise BenchUsageError(f"{unknown[0]}: conf/bench.yaml has no such key (keys: {', '.join(base)}; "
-                              "`python -m gan.bench --help`)")
+    OmegaConf.set_struct(base, True)  # the merge refuses a key bench.yaml lacks, at any depth
     try:
         cfg = OmegaConf.merge(base, cli)
         if cfg.quick:
             cfg = OmegaConf.merge(cfg, cfg.quick_settings, cli)
+    except ConfigKeyError as error:
+        raise BenchUsageError(f"{error.full_key}: conf/bench.yaml has no such key (keys: {', '.join(base)}; "
+                              "`python -m gan.bench --help`)") from None
     except OmegaConfBaseException as error:  # e.g. one item of a list (train.variants.0.name=x): set the whole list
         raise BenchUsageError(f"{' '.join(argv)}: {str(error).splitlines()[0]} (a list is set whole, e.g. "
                               "'train.variants=[{name: fp32, overrides: []}]')") from None
     assert isinstance(cfg, DictConfig)
+    OmegaConf.set_struct(cfg, False)  # the merged settings read as before the check
     return cfg
-
-
-_MISSING = object()
-
-
-def _dotted_keys(node: DictConfig, prefix: str = "") -> list[str]:
-    """The leaf keys the command line set, dotted (train.repeats=3 -> ["train.repeats"])."""
-    keys = []
-    for key, value in node.items_ex(resolve=False):
-        if isinstance(value, DictConfig):
-            keys += _dotted_keys(value, f"{prefix}{key}.")
-        else:
-            keys.append(f"{prefix}{key}")
-    return keys
