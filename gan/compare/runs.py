@@ -213,13 +213,9 @@ def read_eval_rows(metrics_csv: Path) -> list[EvalRow]:
 def load_run(path: Path) -> Run:
     """Everything gan-compare needs from one run directory; what is missing or broken goes into `problems`."""
     run = Run(path=path)
-    if not (path / CONFIG_FILE).is_file():
-        # gan-train writes the record after its checks: a run without one failed them (status.json says why, below)
-        # or is still starting (checks, building the data and the metrics' classifier)
-        failed = (rundir.read_status(path) or {}).get("state") == "failed"
-        run.problems.append(f"no {CONFIG_FILE}: " + ("stopped before training, its settings were never recorded"
-                                                     if failed else "has not started training yet"))
-    else:
+    # gan-train writes the config record after its checks: a run without one failed them or is still starting
+    has_config = (path / CONFIG_FILE).is_file()
+    if has_config:
         try:
             run.config = _read_config(path / CONFIG_FILE)
             run.filled = fill_keys_added_later(run.config)
@@ -246,6 +242,9 @@ def load_run(path: Path) -> Run:
     if run.state == "failed":
         where = "before training" if run.status_step is None else f"at global step {run.status_step}"
         run.problems.append(f"failed {where}: {run.message}")
+    if not has_config:  # (still starting: checks, building the data and the metrics' classifier)
+        run.problems.append(f"no {CONFIG_FILE}: " + ("stopped before training, its settings were never recorded"
+                                                     if run.state == "failed" else "has not started training yet"))
 
     metrics_path = path / METRICS_FILE
     if metrics_path.is_file():
@@ -256,7 +255,7 @@ def load_run(path: Path) -> Run:
         if not run.rows and not run.problems and run.state != "running":
             run.problems.append(f"no evaluation rows in {METRICS_FILE} (trained with metrics=none? pass metrics=... "
                                 "or evaluate its checkpoints with gan-eval)")
-    elif (path / CONFIG_FILE).is_file():  # a run refused before training has none, and the reason is listed above
+    elif has_config:  # a run refused before training has none, and the reason is listed above
         run.problems.append(f"no {METRICS_FILE}")
     if run.state == "running":
         # status.json is written at the start and the end of fit, so the last evaluation tells how far it got
