@@ -30,6 +30,7 @@ from gan.metrics.evaluator import (
     dataset_labels,
     generator_sampler,
     model_conditioning,
+    without_conditioning,
 )
 from gan.metrics.extractors import FeatureExtractor
 from gan.train.builders import build_dataset_factory
@@ -100,6 +101,29 @@ def test_class_faithful_generator_row_matches_an_independent_computation(digits)
     for key in CONDITIONAL:
         assert row[key] == pytest.approx(expected[key], rel=1e-6, abs=1e-9), key
     assert row["cond_acc"] > 0.9  # held-out digits of the asked-for class: the classifier's test accuracy
+
+
+def test_without_conditioning_scores_unlabelled_samples_as_a_fresh_unconditional_evaluator(digits):
+    """gan-eval floor=true scores held-out digits with G's evaluator minus its class metrics: the same extractor and
+    real features (not built twice), the rows of an unconditional evaluator built from scratch, G's untouched."""
+    settings, make_dataset, evaluator = digits
+    unlabelled = without_conditioning(evaluator)
+    assert unlabelled.conditioning is None and unlabelled.real_labels is None and not unlabelled.class_logits
+    assert unlabelled.extractor is evaluator.extractor and unlabelled.real is evaluator.real
+    assert unlabelled.protocol == evaluator.protocol
+    assert evaluator.conditioning == Conditioning(8, DIGIT_CLASSES) and evaluator.real_labels is not None
+    fresh = build_evaluator(settings, make_dataset)
+    held_out = DigitsDataset(RESOLUTION, split="test").images
+
+    def sample(n: int, seed: int) -> Tensor:  # held-out digits, a chunk's worth from its seed
+        return held_out[torch.randint(len(held_out), (n,), generator=torch.Generator().manual_seed(seed))]
+
+    row, expected = unlabelled.evaluate(sample, SEED), fresh.evaluate(sample, SEED)
+    assert not set(CONDITIONAL) & set(row)
+    for key in ("fid", "kid_mean", "is_mean"):
+        assert row[key] == pytest.approx(expected[key], rel=1e-9), key
+    assert set(CONDITIONAL) <= set(evaluator.evaluate(generator_sampler(DigitsByClass(), 8, DIGIT_CLASSES), SEED))
+    assert without_conditioning(fresh) is fresh  # nothing to take off
 
 
 def test_a_generator_that_ignores_its_label_scores_low(digits):

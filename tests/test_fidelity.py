@@ -11,6 +11,7 @@ import pytest
 import torch
 from scipy.spatial.distance import cdist
 
+import gan.cli.evaluate as evaluate_cli
 from gan.cli.evaluate import run as evaluate
 from gan.metrics.evaluator import ImageEvaluator, build_evaluator, chunk_plan
 from gan.metrics.fidelity import equal_size_subsets, gather_rows, memorisation_ratio, precision_recall
@@ -157,7 +158,7 @@ def test_dataset_sampler_serves_all_items_in_order_or_a_seeded_random_subset():
     assert set(first) <= set(range(20)) and first != list(range(8))
 
 
-def test_gan_eval_floor_scores_the_generator_and_the_held_out_data_at_one_size(tmp_path, capsys):
+def test_gan_eval_floor_scores_the_generator_and_the_held_out_data_at_one_size(tmp_path, capsys, monkeypatch):
     """floor=true: G and the real-vs-real floor both at the held-out split's size, the floor's figures those of
     `mode=real_vs_real` at that size, both in results.json and results.csv under their own protocol ids."""
     import csv
@@ -168,8 +169,12 @@ def test_gan_eval_floor_scores_the_generator_and_the_held_out_data_at_one_size(t
     run_dir, cache = tmp_path / "run", f"metrics.cache_dir={tmp_path / 'cache'}"
     train_tiny(run_dir, *FAST_METRICS, cache, "trainer.max_steps=2", "eval_every_n_steps=2")
     assert f"gan-eval ckpt={run_dir} which=best floor=true" in capsys.readouterr().out  # training's summary says how
+    built = []
+    monkeypatch.setattr(evaluate_cli, "build_evaluator",
+                        lambda *args, **kwargs: built.append(1) or build_evaluator(*args, **kwargs))
     result = evaluate(make_config(f"ckpt={run_dir}", "floor=true", "seeds=[0,1]", config_name="eval"),
                       tmp_path / "eval")
+    assert len(built) == 1  # G and the floor share one evaluator: the extractor is loaded once
     floor = result["floor"]
     assert result["num_fake_samples"] == floor["num_fake_samples"] == 359  # digits' test split
     assert "/fake359/" in result["protocol"] and "/fake359/" in floor["protocol"]

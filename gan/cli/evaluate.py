@@ -43,7 +43,15 @@ from torch.utils.data import Dataset
 
 from gan.cli.errors import exit_2_on_config_errors, run_output_command
 from gan.config import compose_config
-from gan.metrics.evaluator import Sampler, build_evaluator, chunk_plan, generator_sampler, model_conditioning
+from gan.metrics.evaluator import (
+    Evaluator,
+    Sampler,
+    build_evaluator,
+    chunk_plan,
+    generator_sampler,
+    model_conditioning,
+    without_conditioning,
+)
 from gan.paths import CONFIG_DIR
 from gan.sample.progress import with_progress
 from gan.sample.render import parse_seeds
@@ -133,7 +141,9 @@ def run(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
               "protocol": evaluator.protocol, "metrics_source": source, "num_fake_samples": evaluator.num_fake_samples,
               "seeds": seeds, "rows": rows, "summary": summarise(rows)}
     if heldout is not None:
-        result["floor"] = real_vs_real_rows(settings, make_dataset, heldout, n, seeds, cfg.device)
+        # the same extractor and real features (one evaluator, at the same n), without G's class metrics
+        result["floor"] = real_vs_real_rows(settings, make_dataset, heldout, n, seeds, cfg.device,
+                                            without_conditioning(evaluator))
     return write_results(result, out_dir)
 
 
@@ -194,10 +204,14 @@ def run_real_vs_real(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
 
 
 def real_vs_real_rows(settings: dict[str, Any], make_dataset: Any, heldout: Dataset, count: int, seeds: list[int],
-                      device: str) -> dict[str, Any]:
+                      device: str, evaluator: Evaluator | None = None) -> dict[str, Any]:
     """The floor: `count` items of the held-out set (`heldout_count`) scored as generated samples, one row per seed.
-    With fewer than all, each seed scores its own random subset, so the rows show the floor's spread at that size."""
-    evaluator = build_evaluator(settings, make_dataset, device, num_fake_samples=count)
+    With fewer than all, each seed scores its own random subset, so the rows show the floor's spread at that size.
+    `evaluator`: one already built for `settings` at `count` samples, unconditional (else one is built here)."""
+    if evaluator is None:
+        evaluator = build_evaluator(settings, make_dataset, device, num_fake_samples=count)
+    elif evaluator.num_fake_samples != count:
+        raise ValueError(f"the floor's evaluator scores {evaluator.num_fake_samples} samples, not {count}")
     rows = []
     for seed in seeds:
         sample = dataset_sampler(heldout, count, evaluator.batch_size, seed)

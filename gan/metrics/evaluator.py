@@ -18,6 +18,7 @@ of the cached features. Only the means are logged: per-class columns would add 2
 
 from __future__ import annotations
 
+import copy
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -325,6 +326,18 @@ def build_evaluator(settings: Mapping[str, Any], make_dataset: Callable[[str], D
     real_labels = None if conditioning is None else _real_labels(reference, len(real.features), conditioning)
     return ImageEvaluator(extractor, real.features, protocol, n, int(settings["batch_size"]), settings["kid"],
                           settings.get("inception_score"), fidelity, train, heldout, conditioning, real_labels)
+
+
+def without_conditioning(evaluator: Evaluator) -> Evaluator:
+    """`evaluator` for samples that carry no class labels (held-out data scored as if generated: gan-eval floor=true):
+    the same extractor, real features and protocol id, without cond_acc and intra_fid. Sharing them instead of
+    building a second evaluator saves loading the extractor twice. Toy and stacked evaluations never read a
+    conditioning and come back as they are."""
+    if not isinstance(evaluator, ImageEvaluator) or evaluator.conditioning is None:
+        return evaluator
+    unlabelled = copy.copy(evaluator)
+    unlabelled.conditioning, unlabelled.real_labels, unlabelled.class_logits = None, None, False
+    return unlabelled
 
 
 def _real_labels(reference: ImageDataset, count: int, conditioning: Conditioning) -> Tensor:
