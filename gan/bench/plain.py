@@ -6,7 +6,9 @@ order, drawing the same random numbers. Its speed is what the networks cost; the
 what the stack costs. tests/test_bench.py checks that one iteration of each gives identical weights.
 
 Written the way a careful researcher writes a loop: D is frozen during the G update (so no D weight gradients
-are computed, as Lightning's toggle_optimizer achieves), but no logging and no per-step finiteness check.
+are computed, as Lightning's toggle_optimizer achieves), but no logging and no per-step finiteness check. The
+schedules of a run (the lr ramp-down, R1's fade, top-k's ramp) are the module's pure functions of the global step,
+computed here from the loop's own counters, so a preset that uses them costs the same work in both runners.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ import contextlib
 import torch
 from torch import Tensor
 
+from gan import losses
+from gan.compat import lerp_all_
+from gan.train.lr_schedule import ramp_down_factor, set_learning_rates
 from gan.train.module import GAN
 
 # Lightning precision flags the plain loop can mirror, and the autocast dtype each implies (None: no autocast).
@@ -60,11 +65,18 @@ class PlainGANLoop:
     def _augment(self, x: Tensor) -> Tensor:
         return self.m.augment(x) if self.m.augment is not None else x
 
+    def _ramp(self, start: float, final: float, end: float) -> float:
+        return ramp_down_factor(self.d_steps + self.g_steps, self.m.total_steps, start, final, end)
+
     def step(self, real: Tensor, labels: Tensor) -> None:
         """One training iteration: a D update, and a G update every n_critic-th D update."""
-        if self.m.channels_last and real.dim() == 4:
+        m = self.m
+        if m.channels_last and real.dim() == 4:
             real = real.contiguous(memory_format=torch.channels_last)
-        real_y = labels if self.m.num_classes else None
+        real_y = labels if m.num_classes else None
+        if m.lr_decay_start < 1.0:
+            set_learning_rates((self.g_opt, self.d_opt), self._ramp(m.lr_decay_start, m.lr_decay_final,
+                                                                    m.lr_decay_end))
         with self._autocast():
             self._discriminator_step(real, real_y)
             if self.d_steps % self.m.n_critic == 0:
@@ -75,7 +87,8 @@ class PlainGANLoop:
         z, fake_y = self._inputs(real.shape[0])
         with torch.no_grad():
             fake = self.generator(z, fake_y)
-        apply_r1 = m.r1_weight > 0 and self.d_steps % m.r1_every == 0
+        r1_weight = m.r1_weight * self._ramp(m.r1_decay_start, 0.0, m.r1_decay_end) if m.r1_weight else 0.0
+        apply_r1 = r1_weight > 0 and self.d_steps % m.r1_every == 0
         real_in = self._augment(real).detach().requires_grad_(apply_r1)
         real_logits = D(real_in, real_y)
         loss = m.d_loss(real_logits, D(self._augment(fake), fake_y))
@@ -83,7 +96,7 @@ class PlainGANLoop:
             loss = loss + m.gradient_penalty_weight * m.gradient_penalty(
                 lambda x: D(self._augment(x), real_y), real, fake)
         if apply_r1:
-            loss = loss + m.r1_weight * m.r1_every * m.r1_penalty(real_logits, real_in)
+            loss = loss + r1_weight * m.r1_every * m.r1_penalty(real_logits, real_in)
         self.d_opt.zero_grad(set_to_none=True)
         loss.backward()
         self.d_opt.step()
@@ -92,8 +105,11 @@ class PlainGANLoop:
     def _generator_step(self, n: int) -> None:
         for p in self.d_params:
             p.requires_grad_(False)
+        m = self.m
         z, fake_y = self._inputs(n)
-        loss = self.m.g_loss(self.discriminator(self._augment(self.generator(z, fake_y)), fake_y))
+        fake_logits = self.discriminator(self._augment(self.generator(z, fake_y)), fake_y)
+        top_k = self._ramp(m.top_k_start, m.top_k_final, m.top_k_end) if m.top_k_final < 1.0 else 1.0
+        loss = m.g_loss(losses.top_k_logits(fake_logits, top_k))
         self.g_opt.zero_grad(set_to_none=True)
         loss.backward()
         self.g_opt.step()
@@ -107,7 +123,11 @@ class PlainGANLoop:
         decay = self.m.ema_decay if self.g_steps > self.m.ema_start_step else 0.0
         if self.m.ema_rampup:
             decay = min(decay, 1.0 - 1.0 / max(1.0, self.m.ema_rampup * self.g_steps))
-        for ema_p, p in zip(self.generator_ema.parameters(), self.generator.parameters(), strict=True):
-            ema_p.lerp_(p, 1.0 - decay)
-        for ema_b, b in zip(self.generator_ema.buffers(), self.generator.buffers(), strict=True):
-            ema_b.copy_(b)
+        # weights and floating-point buffers (batch-norm statistics) averaged, integer buffers copied
+        ema = [*self.generator_ema.parameters(), *self.generator_ema.buffers()]
+        live = [*self.generator.parameters(), *self.generator.buffers()]
+        floating = [(e, x) for e, x in zip(ema, live, strict=True) if e.is_floating_point()]
+        lerp_all_([e for e, _ in floating], [x.detach() for _, x in floating], 1.0 - decay)
+        for e, x in zip(ema, live, strict=True):
+            if not e.is_floating_point():
+                e.copy_(x)
