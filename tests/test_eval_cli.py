@@ -39,7 +39,7 @@ def test_gan_eval_command_line_prints_mean_std_and_protocol(tmp_path):
     assert "modes_covered" in result.stdout and "±" in result.stdout
     saved = json.loads((out / "results.json").read_text())
     assert saved["seeds"] == [0, 1, 2] and len(saved["rows"]) == 3
-    assert set(saved["summary"]) == {"modes_covered", "hq_fraction", "kl_uniform", "eval_s"}
+    assert set(saved["summary"]) == {"modes_covered", "hq_fraction", "kl_uniform", "hq_spread", "eval_s"}
 
 
 def test_gan_eval_names_a_missing_checkpoint(tmp_path):

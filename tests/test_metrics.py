@@ -111,9 +111,35 @@ def test_toy_metrics_match_a_hand_count():
     assert result.hq_fraction == pytest.approx(3 / 5)
     # HQ histogram (2/3, 1/3, 0) against uniform 1/3: 2/3 ln 2 + 1/3 ln 1 + 0
     assert result.kl_uniform == pytest.approx(2 / 3 * math.log(2))
+    # hq_spread: the HQ points' squared distances in std units, 0, (1.414 / 0.5)^2 = 8, (1.4 / 0.5)^2 = 7.84, per axis
+    assert result.hq_spread == pytest.approx(math.sqrt((0 + 8 + 7.84) / (2 * 3)))
     uniform = mode_metrics(means.repeat(4, 1), means, std)
-    assert (uniform.modes_covered, uniform.hq_fraction, uniform.kl_uniform) == (3, 1.0, 0.0)
-    assert mode_metrics(torch.tensor([[5.0, 5.0]]), means, std).kl_uniform == math.inf
+    assert (uniform.modes_covered, uniform.hq_fraction, uniform.kl_uniform, uniform.hq_spread) == (3, 1.0, 0.0, 0.0)
+    nothing = mode_metrics(torch.tensor([[5.0, 5.0]]), means, std)
+    assert nothing.kl_uniform == math.inf and math.isnan(nothing.hq_spread)
+    assert set(result.as_dict()) == {"modes_covered", "hq_fraction", "kl_uniform", "hq_spread"}
+
+
+def test_hq_spread_of_the_mixture_itself_is_the_truncated_chi_square_value():
+    """Samples of the mixture score data_hq_spread (from scipy's chi-square here, not the module's closed form); a
+    point mass on every mode, the degenerate generator the paper's three figures rate perfect, scores 0."""
+    from scipy.stats import chi2
+
+    from gan.metrics.toy import data_hq_spread
+
+    threshold = 3.0
+    truncated = chi2.expect(lambda r2: r2, args=(2,), ub=threshold**2, conditional=True)  # E[r^2 | r < 3]
+    assert data_hq_spread(threshold) == pytest.approx(math.sqrt(truncated / 2), rel=1e-9)
+    generator = torch.Generator().manual_seed(0)
+    means = torch.tensor([[a, b] for a in (-4.0, -2.0, 0.0, 2.0, 4.0) for b in (-4.0, -2.0, 0.0, 2.0, 4.0)])
+    std = 0.05
+    points = means[torch.randint(25, (200_000,), generator=generator)] + std * torch.randn(200_000, 2,
+                                                                                           generator=generator)
+    mixture = mode_metrics(points, means, std)
+    assert mixture.hq_spread == pytest.approx(data_hq_spread(threshold), abs=0.005)
+    collapsed = mode_metrics(means.repeat(100, 1), means, std)
+    assert (collapsed.modes_covered, collapsed.hq_fraction, collapsed.kl_uniform, collapsed.hq_spread) == (
+        25, 1.0, 0.0, 0.0)
 
 
 def test_real_feature_cache_hit_miss_and_invalidation(tmp_path):
