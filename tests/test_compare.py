@@ -330,29 +330,10 @@ def test_runs_from_before_latent_codes_group_with_new_runs_without_codes(tmp_pat
     result = compare(runs)
     assert result.group_keys == ["model.latent_codes"]  # not model.generator.latent_codes: it follows the same value
     assert sorted((g.key, sorted(r.seed for r in g.runs)) for g in result.groups) == [((0,), [0, 1, 2]), ((10,), [0])]
-    # a model without latent codes (ResNet-SN: latent_dim but no embedding) is not said to predate them
-    resnet = _rewrite_config(make_run(tmp_path / "resnet", loss="ns", seed=0, fids=[1.0]),
-                             model={"name": "resnet_sn", "latent_dim": 128, "generator": {"width": 32}})
-    assert load_run(resnet).filled == []
-
-
-def test_toy_runs_from_before_the_mlp_codes_group_with_new_runs_without_codes(tmp_path):
-    """The MLP generator gained latent codes (and their embed_dim) in stop 32: an old toy run groups with a new one
-    without codes, apart from one with codes; the anchor is the MLP's hidden_dim."""
-    def mlp_run(name: str, seed: int, codes: int | None) -> Path:
-        generator = {"_target_": "gan.nets.mlp.MLPGenerator", "latent_dim": 2, "hidden_dim": 400}
-        model = {"name": "mlp", "latent_dim": 2, "generator": generator}
-        if codes is not None:
-            model["latent_codes"] = codes
-            generator.update(latent_codes="${model.latent_codes}", embed_dim=8)
-        return _rewrite_config(make_run(tmp_path / name, loss="ns", seed=seed, fids=[5.0 + seed]), model=model)
-
-    runs = [load_run(mlp_run("old", 0, None)), load_run(mlp_run("plain", 1, 0)), load_run(mlp_run("codes", 2, 25))]
-    assert runs[0].filled == ["model.latent_codes", "model.generator.latent_codes", "model.generator.embed_dim"]
-    assert runs[1].filled == runs[2].filled == []
-    result = compare(runs)
-    assert result.group_keys == ["model.latent_codes"]
-    assert sorted((g.key, sorted(r.seed for r in g.runs)) for g in result.groups) == [((0,), [0, 1]), ((25,), [2])]
+    # a model without latent codes (the toy MLP: latent_dim but no embedding) is not said to predate them
+    mlp = _rewrite_config(make_run(tmp_path / "mlp", loss="ns", seed=0, fids=[1.0]),
+                          model={"name": "mlp", "latent_dim": 2, "generator": {"hidden_dim": 400}})
+    assert load_run(mlp).filled == []
 
 
 def test_keys_added_later_take_the_value_resume_and_the_defaults_give(compose_config):
@@ -364,26 +345,18 @@ def test_keys_added_later_take_the_value_resume_and_the_defaults_give(compose_co
     from gan.train.builders import to_container
     from gan.train.resume import resumed_config
 
-    # each entry's anchor is in the config of the model it belongs to (DCGAN by default, the toy MLP)
-    composed_by_model = {"dcgan": compose_config("resume=runs/old"),
-                         "mlp": compose_config("resume=runs/old", "model=mlp", "data=grid25", "metrics=toy")}
-    for key, anchor, value in KEYS_ADDED_LATER:
-        owners = [c for c in composed_by_model.values() if OmegaConf.select(c, anchor) is not None]
-        assert owners, anchor
-        assert all(OmegaConf.select(c, key) == value for c in owners), key
-    composed = composed_by_model["dcgan"]
+    composed = compose_config("resume=runs/old")
     stored = to_container(composed)
-    for key, anchor, _ in KEYS_ADDED_LATER:
-        if OmegaConf.select(composed, anchor) is None:
-            continue
+    for key, (anchor, value) in KEYS_ADDED_LATER.items():
+        assert OmegaConf.select(composed, anchor) is not None, anchor
+        assert OmegaConf.select(composed, key) == value, key
         parent, _, leaf = key.rpartition(".")
         node = stored
         for part in parent.split("."):
             node = node[part]
-        node.pop(leaf, None)  # a key with two anchors is listed twice
+        del node[leaf]
     cfg = resumed_config(composed, stored, ["resume=runs/old"])
     # the value the module trains with (optim.lr_decay.end stays absent: the stored config is the run's record)
-    old_values = {key: value for key, _, value in KEYS_ADDED_LATER}
     for module_key in ("lr_decay_end", "r1_decay_start", "r1_decay_end", "top_k_final", "top_k_start", "top_k_end"):
-        assert cfg.module[module_key] == old_values[f"module.{module_key}"], module_key
+        assert cfg.module[module_key] == KEYS_ADDED_LATER[f"module.{module_key}"][1], module_key
     assert OmegaConf.select(cfg, "optim.lr_decay.end") is None

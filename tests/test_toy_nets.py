@@ -8,7 +8,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from torch import nn
 
-from gan.nets.mlp import LinearMaxout, MLPDiscriminator, MLPGenerator, quantile_code
+from gan.nets.mlp import LinearMaxout, MLPDiscriminator, MLPGenerator
 from gan.train.builders import build_module
 
 
@@ -183,57 +183,6 @@ def test_mlp_model_defaults_are_pacgans_networks(compose_config):
     assert model.generator.batch_norm and (model.generator.hidden_dim, model.generator.num_hidden) == (400, 4)
     assert (model.discriminator.unit, model.discriminator.maxout_pieces) == ("maxout", 5)
     assert (model.discriminator.hidden_dim, model.discriminator.num_hidden, model.latent_dim) == (200, 3, 2)
-
-
-# ------------------------------------------------------------------------------------------------ latent codes
-def test_quantile_code_is_the_normal_quantile_interval_of_z_first_entry():
-    """Code k for z_0 between the k/K and (k+1)/K quantiles of N(0, 1), the quantiles from scipy; uniform over K."""
-    from scipy.stats import norm
-
-    codes = 7
-    inside = torch.tensor(norm.ppf((torch.arange(codes) + 0.5).numpy() / codes))
-    near_edges = torch.tensor(norm.ppf(torch.arange(1, codes).numpy() / codes))
-    z = torch.zeros(codes, 2, dtype=torch.float64)
-    z[:, 0] = inside
-    assert quantile_code(z, codes).tolist() == list(range(codes))
-    for offset, shift in ((-1e-6, 0), (1e-6, 1)):  # just below edge k+1: code k; just above: code k + 1
-        z = torch.zeros(codes - 1, 2, dtype=torch.float64)
-        z[:, 0] = near_edges + offset
-        assert quantile_code(z, codes).tolist() == [k + shift for k in range(codes - 1)]
-    extremes = torch.tensor([[-50.0, 0.0], [50.0, 0.0]])
-    assert quantile_code(extremes, codes).tolist() == [0, codes - 1]
-    counts = torch.bincount(quantile_code(torch.randn(70_000, 2, generator=torch.Generator().manual_seed(0)), codes))
-    assert counts.tolist() == pytest.approx([10_000] * codes, abs=400)  # ~4 binomial std
-
-
-def test_mlp_generator_with_codes_reads_the_code_embedding_of_its_latent():
-    """G's input is [z, embedding(code of z)]: two latents that differ only in the code's interval differ by the
-    embedding row G reads; without codes the module has its old state_dict keys and reads z alone."""
-    torch.manual_seed(0)
-    g = MLPGenerator(2, 2, 16, 2, latent_codes=4, embed_dim=3).eval()
-    z = torch.randn(5, 2)
-    expected = g.net(torch.cat([z, g.code_embed.weight[quantile_code(z, 4)]], dim=1))
-    assert torch.equal(g(z), expected)
-    assert g.net[0].in_features == 2 + 3
-    plain = MLPGenerator(2, 2, 16, 2)
-    assert not any("code_embed" in key for key in plain.state_dict()) and plain.net[0].in_features == 2
-    for bad in ({"latent_codes": 1, "embed_dim": 3}, {"latent_codes": 4, "embed_dim": 0}):
-        with pytest.raises(ValueError, match="latent_codes must be 0"):
-            MLPGenerator(2, 2, 16, 2, **bad)
-
-
-def test_toy_model_with_latent_codes_trains_and_validates(compose_config):
-    """model.latent_codes=25 with PacGAN's 2-d latent is accepted (the DCGAN's latent_codes <= latent_dim rule is
-    the argmax code's, not this one's); the code embedding trains."""
-    from gan.train.validate import validate
-    from tests.test_module import changed, fit
-
-    cfg = compose_config("data=grid25", "model=mlp", "metrics=toy", "model.latent_codes=25",
-                         "data.dataset.num_samples=1000")
-    validate(cfg)
-    module, before = fit(cfg, max_steps=4)
-    assert module.num_classes == 0 and module.generator.latent_codes == 25
-    assert "generator.code_embed.weight" in changed(module, before, "generator.")
 
 
 # ------------------------------------------------------------------------------------------------ toy presets

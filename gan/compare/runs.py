@@ -31,34 +31,28 @@ METRICS_FILE = "metrics.csv"
 # Bookkeeping columns of an evaluation row: never metrics to compare.
 NON_METRIC_COLUMNS = frozenset({"global_step", "step", "epoch", "elapsed_s", "eval_s", "protocol"})
 
-# Config keys added after runs had been made: (key, a key every run of before had in the same place, the value that
+# Config keys added after runs had been made: key -> (a key every run of before had in the same place, the value that
 # gives what those runs trained with). A run whose config has the anchor but not the key gets that value, so a study
-# that mixes runs from before and after the key does not split on it. A key may have one anchor per model that gained
-# it (the first present one fills it). Only keys whose old behaviour is one value belong here; conf/train.yaml's
-# oc.select defaults give resume the same values (tests/test_compare.py checks both).
-KEYS_ADDED_LATER: list[tuple[str, str, Any]] = [
-    ("optim.lr_decay.end", "optim.lr_decay.start", 1.0),
-    ("module.lr_decay_end", "module.lr_decay_start", 1.0),
-    ("loss.r1_decay.start", "loss.r1_weight", 1.0),
-    ("loss.r1_decay.end", "loss.r1_weight", 1.0),
-    ("module.r1_decay_start", "module.r1_weight", 1.0),
-    ("module.r1_decay_end", "module.r1_weight", 1.0),
-    ("loss.top_k.final", "loss.r1_weight", 1.0),
-    ("loss.top_k.start", "loss.r1_weight", 0.0),
-    ("loss.top_k.end", "loss.r1_weight", 1.0),
-    ("module.top_k_final", "module.r1_weight", 1.0),
-    ("module.top_k_start", "module.r1_weight", 0.0),
-    ("module.top_k_end", "module.r1_weight", 1.0),
-    # Latent codes, DCGAN: anchored on embed_dim, which only the DCGAN generator had; runs of models without codes
-    # (ResNet-SN, StyleGAN), whose configs never have these keys, are not reported as predating them.
-    ("model.latent_codes", "model.generator.embed_dim", 0),
-    ("model.generator.latent_codes", "model.generator.embed_dim", 0),
-    # Latent codes, toy MLP (stop 32): anchored on hidden_dim, which only the MLP generator has; embed_dim came with
-    # them (unused without codes), its default stands in.
-    ("model.latent_codes", "model.generator.hidden_dim", 0),
-    ("model.generator.latent_codes", "model.generator.hidden_dim", 0),
-    ("model.generator.embed_dim", "model.generator.hidden_dim", 8),
-]
+# that mixes runs from before and after the key does not split on it. Only keys whose old behaviour is one value
+# belong here; conf/train.yaml's oc.select defaults give resume the same values (tests/test_compare.py checks both).
+KEYS_ADDED_LATER: dict[str, tuple[str, Any]] = {
+    "optim.lr_decay.end": ("optim.lr_decay.start", 1.0),
+    "module.lr_decay_end": ("module.lr_decay_start", 1.0),
+    "loss.r1_decay.start": ("loss.r1_weight", 1.0),
+    "loss.r1_decay.end": ("loss.r1_weight", 1.0),
+    "module.r1_decay_start": ("module.r1_weight", 1.0),
+    "module.r1_decay_end": ("module.r1_weight", 1.0),
+    "loss.top_k.final": ("loss.r1_weight", 1.0),
+    "loss.top_k.start": ("loss.r1_weight", 0.0),
+    "loss.top_k.end": ("loss.r1_weight", 1.0),
+    "module.top_k_final": ("module.r1_weight", 1.0),
+    "module.top_k_start": ("module.r1_weight", 0.0),
+    "module.top_k_end": ("module.r1_weight", 1.0),
+    # embed_dim: only the DCGAN generator has it (and only DCGAN has latent codes), so runs of the other models,
+    # whose configs never have these keys, are not reported as predating them
+    "model.latent_codes": ("model.generator.embed_dim", 0),
+    "model.generator.latent_codes": ("model.generator.embed_dim", 0),
+}
 
 
 @dataclass
@@ -154,7 +148,7 @@ def _read_config(path: Path) -> dict[str, Any]:
 def fill_keys_added_later(config: dict[str, Any]) -> list[str]:
     """Give a flattened config from before a key existed that key's old value (KEYS_ADDED_LATER); the keys filled."""
     filled = []
-    for key, anchor, value in KEYS_ADDED_LATER:
+    for key, (anchor, value) in KEYS_ADDED_LATER.items():
         if key not in config and anchor in config:
             config[key] = value
             filled.append(key)

@@ -48,33 +48,17 @@ class LinearMaxout(nn.Module):
 
 class MLPGenerator(nn.Module):
     """z (N, latent_dim) -> points (N, out_dim). With `batch_norm` (PacGAN's G) every hidden layer is
-    Linear -> BatchNorm1d -> ReLU; the Linear then has no bias, which the batch norm's shift replaces.
-
-    Latent codes (`latent_codes` K > 0): G also reads a learned `embed_dim`-wide embedding of a categorical code
-    drawn from z itself, `quantile_code`: which of K equally likely intervals z's first entry falls in. A continuous
-    2-d latent maps onto a connected set, so a G that draws 25 separate Gaussians puts samples on the bridges between
-    them (what keeps the plain GAN's high-quality fraction at ~80 % on grid25); a discrete code lets it jump from one
-    mode to the next where z crosses an interval's edge. The DCGAN's code (the argmax of z's first K entries,
-    gan.nets.dcgan) needs K <= latent_dim, which PacGAN's 2-d latent is not. D never sees the code and no labels are
-    read, so every sampler and evaluation treats G as the unconditional model it is. Measured on grid25 (K 25,
-    experiments/toy_pacgan/RESULTS.md, stop 32): every code came to draw one mode.
-    """
+    Linear -> BatchNorm1d -> ReLU; the Linear then has no bias, which the batch norm's shift replaces."""
 
     def __init__(self, latent_dim: int, out_dim: int, hidden_dim: int, num_hidden: int, batch_norm: bool = True,
-                 num_classes: int = 0, latent_codes: int = 0, embed_dim: int = 0):
+                 num_classes: int = 0):
         super().__init__()
         if num_classes:
             raise ValueError("the MLP generator is unconditional; set model.num_classes=0")
-        if latent_codes < 0 or latent_codes == 1 or (latent_codes and embed_dim < 1):
-            raise ValueError(f"latent_codes must be 0 (off) or >= 2, with embed_dim >= 1 (the code's embedding), got "
-                             f"latent_codes={latent_codes}, embed_dim={embed_dim}")
         self.latent_dim = latent_dim
         self.num_classes = 0
-        self.latent_codes = latent_codes
-        # Kept out of the module tree when off, so a G without codes has the state_dict keys it always had.
-        self.code_embed = nn.Embedding(latent_codes, embed_dim) if latent_codes else None
         layers: list[nn.Module] = []
-        width = latent_dim + (embed_dim if latent_codes else 0)
+        width = latent_dim
         for _ in range(num_hidden):
             layers.append(nn.Linear(width, hidden_dim, bias=not batch_norm))
             if batch_norm:
@@ -85,15 +69,7 @@ class MLPGenerator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        if self.code_embed is None:
-            return self.net(z)
-        return self.net(torch.cat([z, self.code_embed(quantile_code(z, self.latent_codes))], dim=1))
-
-
-def quantile_code(z: torch.Tensor, codes: int) -> torch.Tensor:
-    """The categorical code of each latent: k where z's first entry lies between the k/codes and (k+1)/codes
-    quantiles of the standard normal (uniform over 0..codes-1 for z ~ N(0, I))."""
-    return (torch.special.ndtr(z[:, 0]) * codes).long().clamp_(0, codes - 1)
+        return self.net(z)
 
 
 def _hidden_layer(unit: str, maxout_pieces: int) -> Callable[[int, int], list[nn.Module]]:

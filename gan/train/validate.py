@@ -99,14 +99,13 @@ def validate(cfg: DictConfig) -> None:
                                "is")
     codes = OmegaConf.select(cfg, "model.latent_codes", default=0) or 0
     latent_dim = OmegaConf.select(cfg, "model.latent_dim", default=None)
-    # the DCGAN's code is the argmax of z's first latent_codes entries (the MLP's a quantile of z's first entry)
-    if codes and cfg.model.get("name") == "dcgan" and _is_int(latent_dim) and codes > latent_dim:
+    if codes and _is_int(latent_dim) and codes > latent_dim:
         raise ConfigValueError(f"model.latent_codes={codes} but model.latent_dim={latent_dim}: the code is the argmax "
                                "of z's first latent_codes entries, so it needs latent_codes <= latent_dim")
     if codes and "latent_codes" not in (OmegaConf.select(cfg, "model.generator", default=None) or {}):
         name = cfg.model.get("name")
         raise ConfigValueError(f"model.latent_codes={codes} but model={name}'s generator has no latent codes "
-                               "(model=dcgan and model=mlp have them); set model.latent_codes=0")
+                               "(model=dcgan has them); set model.latent_codes=0")
     _check_batch_groups(cfg)
     model_kind, data_kind = cfg.model.get("data_kind"), cfg.data.get("kind")
     if model_kind and data_kind and model_kind != data_kind:
