@@ -57,8 +57,9 @@ def train_both(cfg, batches: int):
       "trainer.precision=bf16-mixed"), 3),
     # the ramps move within the run (lr down, R1 faded to 0, top-k from the whole batch to half) and G_ema averages
     # G's batch-norm statistics with decay 0.9 (a copy while the ramp-up horizon is under a step hid that)
+    # (R1 fades over steps 2-6, so the D step at global step 4 has weight 0.5: neither 1 nor off)
     (("trainer.max_steps=8", "optim.lr_decay.start=0.25", "optim.lr_decay.final=0.25", "loss.r1_weight=1.0",
-      "loss.r1_decay.start=0.25", "loss.r1_decay.end=0.5", "loss.top_k.final=0.5", "loss.top_k.end=0.5",
+      "loss.r1_decay.start=0.25", "loss.r1_decay.end=0.75", "loss.top_k.final=0.5", "loss.top_k.end=0.5",
       "model.ema.rampup=0", "model.ema.decay=0.9"), 4),
 ])
 def test_plain_loop_makes_the_same_updates_as_lightning(compose_config, overrides, batches):

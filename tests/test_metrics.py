@@ -118,6 +118,9 @@ def test_toy_metrics_match_a_hand_count():
     nothing = mode_metrics(torch.tensor([[5.0, 5.0]]), means, std)
     assert nothing.kl_uniform == math.inf and math.isnan(nothing.hq_spread)
     assert set(result.as_dict()) == {"modes_covered", "hq_fraction", "kl_uniform", "hq_spread"}
+    # per axis in any dimension: (1, 1, 1) from the origin is 1 std per axis, and (2, 0, 0) is 2 / sqrt(3)
+    cube = mode_metrics(torch.tensor([[1.0, 1.0, 1.0], [2.0, 0.0, 0.0]]), torch.zeros(1, 3), 1.0)
+    assert cube.hq_spread == pytest.approx(math.sqrt((1.0 + 4.0 / 3) / 2))
 
 
 def test_hq_spread_of_the_mixture_itself_is_the_truncated_chi_square_value():

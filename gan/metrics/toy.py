@@ -43,7 +43,7 @@ def data_hq_spread(threshold: float) -> float:
 
 def hq_statistics(points: Tensor, means: Tensor, std: float, threshold: float) -> tuple[Tensor, Tensor]:
     """Per mode (K,): the number of high-quality points assigned to it (int64) and the sum of their squared
-    distances to it in units of std^2 (float64)."""
+    distances to it per axis (divided by the points' dimension), in units of std^2 (float64)."""
     if points.ndim != 2 or points.shape[1] != means.shape[1]:
         raise ValueError(f"points must be (N, {means.shape[1]}), got {tuple(points.shape)}")
     if std <= 0:
@@ -52,13 +52,16 @@ def hq_statistics(points: Tensor, means: Tensor, std: float, threshold: float) -
     nearest_distance, nearest = distance.min(dim=1)
     hq = nearest_distance < threshold
     counts = torch.bincount(nearest[hq], minlength=len(means)).long()
-    squared = torch.bincount(nearest[hq], weights=nearest_distance[hq] ** 2, minlength=len(means)).double()
+    # index_add_, not a weighted bincount: CUDA has no deterministic weighted bincount (trainer.deterministic=true
+    # would refuse the evaluation)
+    per_axis = nearest_distance[hq] ** 2 / points.shape[1]
+    squared = torch.zeros(len(means), dtype=torch.float64, device=points.device).index_add_(0, nearest[hq], per_axis)
     return counts, squared
 
 
 def metrics_from_counts(counts: Tensor, total: int, squared: Tensor | None = None) -> ToyMetrics:
     """ToyMetrics from per-mode HQ counts and the number of points (and, for hq_spread, the per-mode sums of squared
-    distances in std units, `hq_statistics`). No HQ point: KL is inf (nothing matches), hq_spread nan."""
+    distances per axis in std units, `hq_statistics`). No HQ point: KL is inf (nothing matches), hq_spread nan."""
     if total <= 0:
         raise ValueError(f"need at least one point, got total={total}")
     counts = counts.double()
@@ -71,8 +74,7 @@ def metrics_from_counts(counts: Tensor, total: int, squared: Tensor | None = Non
         kl = float((p[nonzero] * (p[nonzero] * len(counts)).log()).sum())
     spread = None
     if squared is not None:
-        dims = 2  # per axis: the mixtures are 2-d and isotropic
-        spread = math.sqrt(float(squared.sum()) / (dims * num_hq)) if num_hq else math.nan
+        spread = math.sqrt(float(squared.sum()) / num_hq) if num_hq else math.nan
     return ToyMetrics(modes_covered=int((counts > 0).sum()), hq_fraction=num_hq / total, kl_uniform=kl,
                       hq_spread=spread)
 
