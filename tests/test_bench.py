@@ -61,6 +61,7 @@ def train_both(cfg, batches: int):
     (("trainer.max_steps=8", "optim.lr_decay.start=0.25", "optim.lr_decay.final=0.25", "loss.r1_weight=1.0",
       "loss.r1_decay.start=0.25", "loss.r1_decay.end=0.75", "loss.top_k.final=0.5", "loss.top_k.end=0.5",
       "model.ema.rampup=0", "model.ema.decay=0.9"), 4),
+    (("style_loss.weight=1.0",), 2),  # gan-project's style term in G's loss
 ])
 def test_plain_loop_makes_the_same_updates_as_lightning(compose_config, overrides, batches):
     cfg = compose_config(*TINY, *overrides)

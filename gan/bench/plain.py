@@ -80,7 +80,7 @@ class PlainGANLoop:
         with self._autocast():
             self._discriminator_step(real, real_y)
             if self.d_steps % self.m.n_critic == 0:
-                self._generator_step(real.shape[0])
+                self._generator_step(real)
 
     def _discriminator_step(self, real: Tensor, real_y: Tensor | None) -> None:
         m, D = self.m, self.discriminator
@@ -102,14 +102,17 @@ class PlainGANLoop:
         self.d_opt.step()
         self.d_steps += 1
 
-    def _generator_step(self, n: int) -> None:
+    def _generator_step(self, real: Tensor) -> None:
         for p in self.d_params:
             p.requires_grad_(False)
         m = self.m
-        z, fake_y = self._inputs(n)
-        fake_logits = self.discriminator(self._augment(self.generator(z, fake_y)), fake_y)
+        z, fake_y = self._inputs(real.shape[0])
+        fake = self.generator(z, fake_y)
+        fake_logits = self.discriminator(self._augment(fake), fake_y)
         top_k = self._ramp(m.top_k_start, m.top_k_final, m.top_k_end) if m.top_k_final < 1.0 else 1.0
         loss = m.g_loss(losses.top_k_logits(fake_logits, top_k))
+        if m.style_weight > 0:  # gan-project's style term: the module's own loss function of (fake, real)
+            loss = loss + m.style_weight * m._style_term(fake, real)
         self.g_opt.zero_grad(set_to_none=True)
         loss.backward()
         self.g_opt.step()
