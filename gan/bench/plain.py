@@ -7,8 +7,9 @@ what the stack costs. tests/test_bench.py checks that one iteration of each give
 
 Written the way a careful researcher writes a loop: D is frozen during the G update (so no D weight gradients
 are computed, as Lightning's toggle_optimizer achieves), but no logging and no per-step finiteness check. The
-schedules of a run (the lr ramp-down, R1's fade, top-k's ramp) are the module's pure functions of the global step,
-computed here from the loop's own counters, so a preset that uses them costs the same work in both runners.
+schedules of a run (the lr ramp-down, R1's fade, top-k's ramp, G_ema's decay) are the module's functions of the
+step, asked here with the loop's own counters, and G_ema is updated by the module's `update_ema_`, so a preset that
+uses them costs the same work in both runners.
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ import torch
 from torch import Tensor
 
 from gan import losses
-from gan.compat import lerp_all_
-from gan.train.lr_schedule import ramp_down_factor, set_learning_rates
-from gan.train.module import GAN
+from gan.train.lr_schedule import set_learning_rates
+from gan.train.module import GAN, update_ema_
 
 # Lightning precision flags the plain loop can mirror, and the autocast dtype each implies (None: no autocast).
 AUTOCAST_DTYPES: dict[str, torch.dtype | None] = {"32-true": None, "32": None, "bf16-mixed": torch.bfloat16}
@@ -65,8 +65,8 @@ class PlainGANLoop:
     def _augment(self, x: Tensor) -> Tensor:
         return self.m.augment(x) if self.m.augment is not None else x
 
-    def _ramp(self, start: float, final: float, end: float) -> float:
-        return ramp_down_factor(self.d_steps + self.g_steps, self.m.total_steps, start, final, end)
+    def _global_step(self) -> int:
+        return self.d_steps + self.g_steps
 
     def step(self, real: Tensor, labels: Tensor) -> None:
         """One training iteration: a D update, and a G update every n_critic-th D update."""
@@ -75,8 +75,7 @@ class PlainGANLoop:
             real = real.contiguous(memory_format=torch.channels_last)
         real_y = labels if m.num_classes else None
         if m.lr_decay_start < 1.0:
-            set_learning_rates((self.g_opt, self.d_opt), self._ramp(m.lr_decay_start, m.lr_decay_final,
-                                                                    m.lr_decay_end))
+            set_learning_rates((self.g_opt, self.d_opt), m.current_lr_factor(self._global_step()))
         with self._autocast():
             self._discriminator_step(real, real_y)
             if self.d_steps % self.m.n_critic == 0:
@@ -87,7 +86,7 @@ class PlainGANLoop:
         z, fake_y = self._inputs(real.shape[0])
         with torch.no_grad():
             fake = self.generator(z, fake_y)
-        r1_weight = m.r1_weight * self._ramp(m.r1_decay_start, 0.0, m.r1_decay_end) if m.r1_weight else 0.0
+        r1_weight = m.current_r1_weight(self._global_step())
         apply_r1 = r1_weight > 0 and self.d_steps % m.r1_every == 0
         real_in = self._augment(real).detach().requires_grad_(apply_r1)
         real_logits = D(real_in, real_y)
@@ -109,8 +108,7 @@ class PlainGANLoop:
         z, fake_y = self._inputs(real.shape[0])
         fake = self.generator(z, fake_y)
         fake_logits = self.discriminator(self._augment(fake), fake_y)
-        top_k = self._ramp(m.top_k_start, m.top_k_final, m.top_k_end) if m.top_k_final < 1.0 else 1.0
-        loss = m.g_loss(losses.top_k_logits(fake_logits, top_k))
+        loss = m.g_loss(losses.top_k_logits(fake_logits, m.current_top_k(self._global_step())))
         if m.style_weight > 0:  # gan-project's style term: the module's own loss function of (fake, real)
             loss = loss + m.style_weight * m._style_term(fake, real)
         self.g_opt.zero_grad(set_to_none=True)
@@ -121,16 +119,5 @@ class PlainGANLoop:
         self.g_steps += 1
         self._update_ema()
 
-    @torch.no_grad()
     def _update_ema(self) -> None:
-        decay = self.m.ema_decay if self.g_steps > self.m.ema_start_step else 0.0
-        if self.m.ema_rampup:
-            decay = min(decay, 1.0 - 1.0 / max(1.0, self.m.ema_rampup * self.g_steps))
-        # weights and floating-point buffers (batch-norm statistics) averaged, integer buffers copied
-        ema = [*self.generator_ema.parameters(), *self.generator_ema.buffers()]
-        live = [*self.generator.parameters(), *self.generator.buffers()]
-        floating = [(e, x) for e, x in zip(ema, live, strict=True) if e.is_floating_point()]
-        lerp_all_([e for e, _ in floating], [x.detach() for _, x in floating], 1.0 - decay)
-        for e, x in zip(ema, live, strict=True):
-            if not e.is_floating_point():
-                e.copy_(x)
+        update_ema_(self.generator_ema, self.generator, self.m.ema_decay_at(self.g_steps))

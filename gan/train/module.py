@@ -66,6 +66,27 @@ class NonFiniteLossError(FloatingPointError):
     """A loss became NaN or inf; training stops so no broken weights are written over good checkpoints."""
 
 
+@torch.no_grad()
+def update_ema_(ema: nn.Module, live: nn.Module, decay: float) -> None:
+    """G_ema's update: every weight of `ema` moves to `live`'s by 1 - decay (decay 0: a copy).
+
+    Floating-point buffers (batch-norm running mean and variance) are averaged with the same decay as the weights, so
+    G_ema normalises with statistics of the generators it averages, not of the latest G alone. Copying G's statistics
+    (StyleGAN2-ADA does; its G has no batch norm) paired averaged weights with another network's statistics: on
+    grid25 that G_ema put fewer samples on the modes than G itself (23% against 32% high quality after 6k G steps;
+    averaged statistics: 42%, experiments/toy_pacgan/RESULTS.md). Integer buffers (batch-norm's batch counter) are
+    copied. The training step and the benchmark's plain loop (gan/bench/plain.py) both call this.
+    """
+    # one foreach kernel for all tensors (the arithmetic of a loop of lerp_, bit for bit)
+    lerp_all_(list(ema.parameters()), [p.detach() for p in live.parameters()], 1.0 - decay)
+    pairs = list(zip(ema.buffers(), live.buffers(), strict=True))
+    averaged = [(ema_b, b) for ema_b, b in pairs if ema_b.is_floating_point()]
+    lerp_all_([ema_b for ema_b, _ in averaged], [b for _, b in averaged], 1.0 - decay)
+    for ema_b, b in pairs:
+        if not ema_b.is_floating_point():
+            ema_b.copy_(b)
+
+
 class GAN(L.LightningModule):
     def __init__(
         self,
@@ -173,23 +194,41 @@ class GAN(L.LightningModule):
         self.style_weight, self.style_layers = style_weight, list(style_layers)
         self._style_net: list[nn.Module] = [style_features()] if style_weight > 0 else []
 
-    def current_r1_weight(self) -> float:
+    # The schedules below are pure functions of the global step: `step` None reads this module's counters; the
+    # benchmark's plain loop (gan/bench/plain.py) passes its own count of D + G updates.
+    def current_r1_weight(self, step: int | None = None) -> float:
         """R1's weight at this global step: loss.r1_weight, faded linearly to 0 over loss.r1_decay (if set)."""
         if self.r1_weight == 0 or self.r1_decay_start >= 1.0:  # no counter reads (a device sync on a GPU) per step
             return self.r1_weight
-        return self.r1_weight * ramp_down_factor(self._counted_global_step(), self.total_steps, self.r1_decay_start,
-                                                 0.0, self.r1_decay_end)
+        return self.r1_weight * ramp_down_factor(self._counted_global_step(step), self.total_steps,
+                                                 self.r1_decay_start, 0.0, self.r1_decay_end)
 
-    def current_top_k(self) -> float:
+    def current_top_k(self, step: int | None = None) -> float:
         """The fraction of G's batch its loss reads at this global step: 1, ramped to loss.top_k.final."""
         if self.top_k_final >= 1.0:
             return 1.0
-        return ramp_down_factor(self._counted_global_step(), self.total_steps, self.top_k_start, self.top_k_final,
-                                self.top_k_end)
+        return ramp_down_factor(self._counted_global_step(step), self.total_steps, self.top_k_start,
+                                self.top_k_final, self.top_k_end)
 
-    def _counted_global_step(self) -> int:
-        """D + G updates so far, from the counter buffers that resume restores (the ramps' clock)."""
-        return int(self.d_steps) + int(self.g_steps)
+    def current_lr_factor(self, step: int | None = None) -> float:
+        """The learning rates' factor at this global step: 1, ramped down over optim.lr_decay (if set)."""
+        if self.lr_decay_start >= 1.0:
+            return 1.0
+        return ramp_down_factor(self._counted_global_step(step), self.total_steps, self.lr_decay_start,
+                                self.lr_decay_final, self.lr_decay_end)
+
+    def ema_decay_at(self, g_steps: int) -> float:
+        """G_ema's decay after `g_steps` generator updates (model.ema: start_step, then the ramp-up's horizon)."""
+        decay = self.ema_decay if g_steps > self.ema_start_step else 0.0
+        if self.ema_rampup:
+            # The averaging horizon grows with training (StyleGAN2-ADA's ramp-up): at step t it spans about
+            # rampup * t steps, so a short run's G_ema is not dominated by near-initial weights.
+            decay = min(decay, 1.0 - 1.0 / max(1.0, self.ema_rampup * g_steps))
+        return decay
+
+    def _counted_global_step(self, step: int | None = None) -> int:
+        """D + G updates so far, from the counter buffers that resume restores (the ramps' clock), unless given."""
+        return int(self.d_steps) + int(self.g_steps) if step is None else step
 
     # ----------------------------------------------------------------------------------------------- properties
     @property
@@ -330,9 +369,7 @@ class GAN(L.LightningModule):
         real_y = labels if self.num_classes else None
         g_opt, d_opt = self.optimizers()
         if self.lr_decay_start < 1.0:
-            factor = ramp_down_factor(self._counted_global_step(), self.total_steps, self.lr_decay_start,
-                                      self.lr_decay_final, self.lr_decay_end)
-            set_learning_rates((g_opt, d_opt), factor)
+            set_learning_rates((g_opt, d_opt), self.current_lr_factor())
         logs = self._discriminator_step(real, real_y, d_opt)
         if int(self.d_steps) % self.n_critic == 0:
             logs.update(self._generator_step(real, g_opt))
@@ -353,28 +390,8 @@ class GAN(L.LightningModule):
         """
         return logger_should_update(self._trainer)
 
-    @torch.no_grad()
     def _update_ema(self) -> None:
-        steps = int(self.g_steps)
-        decay = self.ema_decay if steps > self.ema_start_step else 0.0
-        if self.ema_rampup:
-            # The averaging horizon grows with training (StyleGAN2-ADA's ramp-up): at step t it spans about
-            # rampup * t steps, so a short run's G_ema is not dominated by near-initial weights.
-            decay = min(decay, 1.0 - 1.0 / max(1.0, self.ema_rampup * steps))
-        # one foreach kernel for all tensors (the arithmetic of a loop of lerp_, bit for bit)
-        lerp_all_(list(self.generator_ema.parameters()), [p.detach() for p in self.generator.parameters()], 1.0 - decay)
-        # Floating-point buffers (batch-norm running mean and variance) are averaged with the same decay as the
-        # weights, so G_ema normalises with statistics of the generators it averages, not of the latest G alone.
-        # Copying G's statistics (StyleGAN2-ADA does; its G has no batch norm) paired averaged weights with another
-        # network's statistics: on grid25 that G_ema put fewer samples on the modes than G itself (23% against
-        # 32% high quality after 6k G steps; averaged statistics: 42%, experiments/toy_pacgan/RESULTS.md). With
-        # decay 0 this is a copy. Integer buffers (batch-norm's batch counter) are copied.
-        pairs = list(zip(self.generator_ema.buffers(), self.generator.buffers(), strict=True))
-        averaged = [(ema_b, b) for ema_b, b in pairs if ema_b.is_floating_point()]
-        lerp_all_([ema_b for ema_b, _ in averaged], [b for _, b in averaged], 1.0 - decay)
-        for ema_b, b in pairs:
-            if not ema_b.is_floating_point():
-                ema_b.copy_(b)
+        update_ema_(self.generator_ema, self.generator, self.ema_decay_at(int(self.g_steps)))
 
     # ----------------------------------------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
