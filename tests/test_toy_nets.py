@@ -201,29 +201,36 @@ GRID25_OWN_SETTINGS = {("model", "generator", "hidden_dim"), ("model", "discrimi
                        ("trainer", "max_steps"), ("eval_every_n_steps",)}
 
 
-def _flatten(cfg: dict, prefix: tuple = ()) -> dict[tuple, object]:
-    flat = {}
+def _flatten(cfg: dict[str, object], prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], object]:
+    flat: dict[tuple[str, ...], object] = {}
     for key, value in cfg.items():
-        flat.update(_flatten(value, (*prefix, key)) if isinstance(value, dict) else {(*prefix, key): value})
+        # an empty mapping is a value of its own, not nothing
+        nested = isinstance(value, dict) and value
+        flat.update(_flatten(value, (*prefix, key)) if nested else {(*prefix, key): value})
     return flat
 
 
-def test_grid_and_ring_presets_differ_only_in_data_and_the_grids_length(compose_config):
+def _settings_that_differ(a: dict[tuple[str, ...], object], b: dict[tuple[str, ...], object]) -> set[tuple[str, ...]]:
+    missing = object()  # a key set to null in one config and absent from the other differs
+    return {key for key in a.keys() | b.keys() if a.get(key, missing) != b.get(key, missing)}
+
+
+def test_grid_and_ring_presets_differ_only_in_data_and_grid25s_own_settings(compose_config):
     """ring8_mlp is grid25_mlp on ring8 but for the settings grid25's HQ needed (named above); study_toy sweeps data on
-    grid25_mlp, so its ring8 runs are grid25_mlp's recipe exactly."""
-    # unresolved: what follows from these settings by interpolation (the checkpoint interval, ...) reads alike
-    grid = _flatten(OmegaConf.to_container(compose_config("experiment=grid25_mlp"), resolve=False))
-    ring = _flatten(OmegaConf.to_container(compose_config("experiment=ring8_mlp"), resolve=False))
-    grid_on_ring = OmegaConf.to_container(compose_config("experiment=grid25_mlp", "data=ring8"), resolve=True)
-    study_ring = OmegaConf.to_container(compose_config("experiment=study_toy", "data=ring8"), resolve=True)
-    assert grid[("data", "name")] == "grid25" and ring[("data", "name")] == "ring8"
-    differing = {key for key in grid.keys() | ring.keys() if grid.get(key) != ring.get(key)}
-    assert {key for key in differing if key[0] not in ("data", "experiment_name")} == GRID25_OWN_SETTINGS
-    assert grid[("data", "batch_size")] == ring[("data", "batch_size")]
-    assert grid[("model", "generator", "hidden_dim")] < ring[("model", "generator", "hidden_dim")]
-    for cfg in (grid_on_ring, study_ring):
+    ring8_mlp's recipe, so its ring8 runs are ring8_mlp exactly and its grid25 runs grid25_mlp but for those."""
+    def flat(*overrides: str) -> dict[tuple[str, ...], object]:
+        # unresolved: what follows from these settings by interpolation (the checkpoint interval, ...) reads alike
+        cfg = OmegaConf.to_container(compose_config(*overrides), resolve=False)
         cfg.pop("experiment_name")
-    assert study_ring == grid_on_ring
+        return _flatten(cfg)
+
+    grid, ring = flat("experiment=grid25_mlp"), flat("experiment=ring8_mlp")
+    assert grid[("data", "name")] == "grid25" and ring[("data", "name")] == "ring8"
+    assert {key for key in _settings_that_differ(grid, ring) if key[0] != "data"} == GRID25_OWN_SETTINGS
+    assert _settings_that_differ(flat("experiment=grid25_mlp", "data=ring8"), ring) == GRID25_OWN_SETTINGS
+    assert grid[("model", "generator", "hidden_dim")] < ring[("model", "generator", "hidden_dim")]
+    assert _settings_that_differ(flat("experiment=study_toy", "data=ring8"), ring) == set()
+    assert _settings_that_differ(flat("experiment=study_toy", "data=grid25"), grid) == GRID25_OWN_SETTINGS
 
 
 # ------------------------------------------------------------------------------------------------ G_ema of a toy run
